@@ -1,0 +1,176 @@
+"""The one analysis entry point: source files in, frozen findings out.
+
+`check_files` parses each file once with LibCST, extracts its summary in one traversal,
+builds the project-wide semantic model, runs the selected rules, and turns their emissions
+into `Finding`s, computing positions only for files that report something. Front ends
+(CLI, flake8 plugin, pre-commit) call this and nothing else.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import libcst as cst
+
+from loopsafe import extract as ex
+from loopsafe import ir
+from loopsafe.model import Finding, Frame, Options, ParseError, Report, SourceFile
+from loopsafe.rules import ALL_RULES, Rule
+from loopsafe.semantic import ProjectModel
+
+_SNIPPET_MAX = 60
+
+
+def selected_codes(options: Options) -> set[str]:
+    """ruff-style selection: select (default: rules on by default) + extend-select - ignore.
+
+    The longest matching prefix wins, so `--select LOOP1 --ignore LOOP105` drops LOOP105 and
+    `--ignore LOOP1 --select LOOP103` keeps LOOP103.
+    """
+    codes = [r.code for r in ALL_RULES]
+    chosen: set[str] = set()
+    for code in codes:
+        rule = next(r for r in ALL_RULES if r.code == code)
+        best_len, on = -1, False
+        if not options.select:
+            best_len, on = 0, rule.default_enabled
+        for prefix in (*options.select, *options.extend_select):
+            if code.startswith(prefix.upper()) and len(prefix) > best_len:
+                best_len, on = len(prefix), True
+        for prefix in options.ignore:
+            if code.startswith(prefix.upper()) and len(prefix) >= best_len:
+                best_len, on = len(prefix), False
+        if on:
+            chosen.add(code)
+    return chosen
+
+
+def module_name_for(path: str, known: set[str], src_roots: Sequence[str] = ()) -> tuple[str, bool]:
+    """Dotted module name of a file and whether it is a package `__init__`.
+
+    The source root is the first folder above the file without an `__init__.py`
+    (among the files given, or on disk), unless a configured `src` root contains it.
+    """
+    norm = os.path.normpath(path)
+    directory, filename = os.path.split(norm)
+    stem = filename[:-3] if filename.endswith(".py") else filename
+    is_package = stem == "__init__"
+    for root in sorted(src_roots, key=len, reverse=True):
+        root = os.path.normpath(root)
+        if norm.startswith(root + os.sep):
+            rel = os.path.relpath(norm, root)[:-3].split(os.sep)
+            if is_package:
+                rel = rel[:-1]
+            return ".".join(rel), is_package
+    parts = [] if is_package else [stem]
+    while directory:
+        init = os.path.join(directory, "__init__.py")
+        if init not in known and not os.path.isfile(init):
+            break
+        directory, pkg = os.path.split(directory)
+        if not pkg:
+            break
+        parts.insert(0, pkg)
+    return ".".join(parts) or stem, is_package
+
+
+@dataclass
+class _Parsed:
+    source: SourceFile
+    extracted: ex.Extracted
+
+
+def _parse(source: SourceFile, name: str, is_package: bool) -> _Parsed | ParseError:
+    try:
+        module = cst.parse_module(source.text)
+    except cst.ParserSyntaxError as err:
+        return ParseError(source.path, err.raw_line, err.raw_column + 1, f"SyntaxError: {err.message}")
+    except RecursionError:
+        return ParseError(source.path, 1, 1, "too deeply nested to analyse")
+    except Exception as err:  # noqa: BLE001 - the parser must never take the run down
+        return ParseError(source.path, 1, 1, f"could not parse: {type(err).__name__}: {err}")
+    try:
+        extracted = ex.extract(module, source.path, name, is_package)
+    except RecursionError:
+        return ParseError(source.path, 1, 1, "too deeply nested to analyse")
+    return _Parsed(source, extracted)
+
+
+def check_files(files: Sequence[SourceFile], options: Options, root: str = ".") -> Report:
+    codes = selected_codes(options)
+    rules: list[Rule] = [r() for r in ALL_RULES if r.code in codes]
+    abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
+    known = {os.path.normpath(p) for p in abspaths.values()}
+    parsed: dict[str, _Parsed] = {}
+    errors: list[ParseError] = []
+    for source in files:
+        name, is_package = module_name_for(abspaths[source.path], known, options.src)
+        result = _parse(source, name, is_package)
+        if isinstance(result, ParseError):
+            errors.append(result)
+        else:
+            parsed[source.path] = result
+    model = ProjectModel([p.extracted.ir for p in parsed.values()], options)
+    findings = _Reporter(parsed).findings(rules, model)
+    return Report(tuple(sorted(findings, key=Finding.sort_key)), tuple(errors), len(files))
+
+
+def check_source(text: str, path: str = "<stdin>", options: Options | None = None) -> Report:
+    return check_files([SourceFile(path, text)], options or Options(), root=os.path.dirname(path) or ".")
+
+
+class _Reporter:
+    """Turns emissions into findings: positions and source snippets, computed lazily per file."""
+
+    def __init__(self, parsed: dict[str, _Parsed]) -> None:
+        self.parsed = parsed
+        self._positions: dict[str, dict] = {}
+
+    def _span(self, path: str, sid: int) -> ex.Span:
+        p = self.parsed[path]
+        positions = self._positions.get(path)
+        if positions is None:
+            positions = self._positions[path] = ex.positions_for(p.extracted.module)
+        node = p.extracted.nodes[sid]
+        if isinstance(node, cst.FunctionDef):
+            start = positions[node]
+            name = positions[node.name]
+            return ex.Span(start.line, start.column, name.end_line, name.end_column)
+        return positions[node]
+
+    def _code(self, path: str, sid: int) -> str:
+        p = self.parsed[path]
+        node = p.extracted.nodes[sid]
+        if isinstance(node, cst.FunctionDef):
+            return f"def {node.name.value}"
+        text = re.sub(r"\s+", " ", p.extracted.module.code_for_node(node)).strip()
+        text = re.sub(r"([(\[{]) ", r"\1", text)
+        text = re.sub(r",? ([)\]}])", r"\1", text)
+        return text if len(text) <= _SNIPPET_MAX else text[: _SNIPPET_MAX - 3] + "..."
+
+    def findings(self, rules: Iterable[Rule], model: ProjectModel) -> list[Finding]:
+        out: dict[tuple, Finding] = {}
+        for rule in rules:
+            for emit in rule.check(model):
+                path, sid = emit.site
+                span = self._span(path, sid)
+                frames = []
+                for (fpath, fsid), func in emit.chain:
+                    fspan = self._span(fpath, fsid)
+                    frames.append(Frame(fpath, fspan.line, func, self._code(fpath, fsid)))
+                short = " -> ".join([*(f.function.rpartition(".")[2] for f in frames),
+                                     frames[-1].code] if frames else [])
+                message = emit.message.replace("{chain}", short).replace("{code}", self._code(path, sid))
+                mir: ir.ModuleIR = self.parsed[path].extracted.ir
+                site = mir.sites[sid]
+                fn = model.by_path[path].funcs.get(emit.function or site.function)
+                finding = Finding(
+                    code=rule.code, message=message, path=path, line=span.line, column=span.column,
+                    end_line=span.end_line, end_column=span.end_column, fix_title=rule.fix_title,
+                    chain=tuple(frames), function=emit.function or site.function,
+                    route=model.route_of(fn) if fn is not None else "",
+                )
+                out.setdefault((rule.code, path, span.line, span.column, sid), finding)
+        return list(out.values())

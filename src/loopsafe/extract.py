@@ -1,0 +1,510 @@
+"""One LibCST traversal per file: source text -> ModuleIR (plus the CST nodes of its sites).
+
+This module owns everything syntactic: import resolution to absolute names (including
+relative imports), scopes (module, class, function, lambda), and turning expressions into
+the small symbolic trees of `loopsafe.ir`. No metadata providers are used; positions are
+computed later, and only for files that report something (see `positions_for`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+from libcst.metadata import PositionProvider
+
+from loopsafe import ir
+
+
+@dataclass
+class _Func:
+    qualname: str
+    name: str
+    is_async: bool
+    is_lambda: bool
+    decorators: tuple
+    params: tuple
+    class_name: str
+    method_type: str
+    parent: str
+    def_site: int
+    assigns: list = field(default_factory=list)
+    sites: list = field(default_factory=list)
+    returns: list = field(default_factory=list)
+    yields: list = field(default_factory=list)
+    has_await: bool = False
+    is_generator: bool = False
+    globals_: list = field(default_factory=list)
+    counter: int = 0
+
+
+@dataclass
+class _Class:
+    qualname: str
+    name: str
+    bases: tuple
+    decorators: tuple
+    parent: str
+    methods: list = field(default_factory=list)
+    attrs: list = field(default_factory=list)
+
+
+def resolve_relative(module: str, is_package: bool, level: int, name: str | None) -> str:
+    if level == 0:
+        return name or ""
+    parts = module.split(".") if module else []
+    if not is_package:
+        parts = parts[:-1]
+    if level > 1:
+        parts = parts[: len(parts) - (level - 1)] if level - 1 <= len(parts) else []
+    if name:
+        parts.append(name)
+    return ".".join(parts)
+
+
+def _dotted(node: cst.BaseExpression) -> str | None:
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = _dotted(node.value)
+        return f"{base}.{node.attr.value}" if base else None
+    return None
+
+
+class Extractor(cst.CSTVisitor):
+    def __init__(self, path: str, module: str, is_package: bool) -> None:
+        self.path = path
+        self.module = module
+        self.is_package = is_package
+        self.imports: dict[str, str] = {}
+        self.star_imports: list[str] = []
+        self.assigns: list[tuple[str, ir.Expr]] = []
+        self.functions: list[ir.FuncIR] = []
+        self.classes: list[ir.ClassIR] = []
+        self.sites: list[ir.Site] = []
+        self.nodes: list[cst.CSTNode] = []
+        self.dunder_all: tuple[str, ...] | None = None
+        # scope stack: _Func or _Class entries; module level is the empty stack
+        self.stack: list[_Func | _Class] = []
+        self._site_of: dict[int, int] = {}
+        self._conv: dict[int, ir.Expr] = {}
+        self._awaited: set[int] = set()
+        self._lambda_names: dict[int, str] = {}
+
+    # --- scopes -----------------------------------------------------------------------
+    def _func(self) -> _Func | None:
+        for entry in reversed(self.stack):
+            if isinstance(entry, _Func):
+                return entry
+            return None  # a class body resets: code there is not inside the function
+        return None
+
+    def _innermost_func(self) -> _Func | None:
+        return self.stack[-1] if self.stack and isinstance(self.stack[-1], _Func) else None
+
+    def _prefix(self) -> str:
+        if not self.stack:
+            return ""
+        top = self.stack[-1]
+        if isinstance(top, _Class):
+            return top.qualname + "."
+        return top.qualname + ".<locals>."
+
+    def _enclosing_func_name(self) -> str:
+        for entry in reversed(self.stack):
+            if isinstance(entry, _Func):
+                return entry.qualname
+        return ""
+
+    # --- sites ------------------------------------------------------------------------
+    def _new_site(self, kind: str, node: cst.CSTNode, expr: ir.Expr | None, function: str | None = None,
+                  awaited: bool = False) -> int:
+        sid = len(self.sites)
+        fn = self._innermost_func()
+        owner = function if function is not None else (fn.qualname if fn else "")
+        self.sites.append(ir.Site(sid, kind, owner, expr, awaited))
+        self.nodes.append(node)
+        if fn is not None and function is None:
+            fn.sites.append(sid)
+        return sid
+
+    def _call_site(self, node: cst.Call) -> int:
+        sid = self._site_of.get(id(node))
+        if sid is None:
+            sid = len(self.sites)
+            self._site_of[id(node)] = sid
+            fn = self._innermost_func()
+            # placeholder, replaced once the call is converted
+            self.sites.append(ir.Site(sid, ir.CALL, fn.qualname if fn else "", None, id(node) in self._awaited))
+            self.nodes.append(node)
+            if fn is not None:
+                fn.sites.append(sid)
+        return sid
+
+    # --- expressions ------------------------------------------------------------------
+    def conv(self, node: cst.CSTNode | None) -> ir.Expr:
+        if node is None:
+            return ir.OTHER
+        key = id(node)
+        cached = self._conv.get(key)
+        if cached is not None:
+            return cached
+        out = self._conv_uncached(node)
+        self._conv[key] = out
+        return out
+
+    def _conv_uncached(self, node: cst.CSTNode) -> ir.Expr:
+        if isinstance(node, cst.Name):
+            return ir.Name(node.value)
+        if isinstance(node, cst.Attribute):
+            return ir.Attr(self.conv(node.value), node.attr.value)
+        if isinstance(node, cst.Call):
+            sid = self._call_site(node)
+            args: list[ir.Expr] = []
+            kwargs: list[tuple[str, ir.Expr]] = []
+            for arg in node.args:
+                if arg.keyword is not None:
+                    kwargs.append((arg.keyword.value, self.conv(arg.value)))
+                elif arg.star:
+                    kwargs.append((arg.star, self.conv(arg.value)))
+                else:
+                    args.append(self.conv(arg.value))
+            expr = ir.Call(self.conv(node.func), tuple(args), tuple(kwargs), sid)
+            old = self.sites[sid]
+            self.sites[sid] = ir.Site(sid, ir.CALL, old.function, expr, old.awaited)
+            return expr
+        if isinstance(node, cst.Await):
+            self._awaited.add(id(node.expression))
+            if isinstance(node.expression, cst.Call) and id(node.expression) in self._site_of:
+                sid = self._site_of[id(node.expression)]
+                old = self.sites[sid]
+                self.sites[sid] = ir.Site(sid, old.kind, old.function, old.expr, True)
+            return ir.Await(self.conv(node.expression))
+        if isinstance(node, cst.Subscript):
+            index = []
+            for element in node.slice:
+                if isinstance(element.slice, cst.Index):
+                    index.append(self.conv(element.slice.value))
+                else:
+                    index.append(ir.OTHER)
+            return ir.Sub(self.conv(node.value), tuple(index))
+        if isinstance(node, cst.SimpleString):
+            try:
+                return ir.Const(node.evaluated_value)
+            except Exception:  # noqa: BLE001 - odd prefixes; the value does not matter then
+                return ir.OTHER
+        if isinstance(node, cst.ConcatenatedString):
+            value = node.evaluated_value
+            return ir.Const(value) if value is not None else ir.OTHER
+        if isinstance(node, cst.Integer):
+            return ir.Const(node.evaluated_value)
+        if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
+            return ir.Seq(tuple(self.conv(e.value) for e in node.elements))
+        if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
+            return ir.Union_((self.conv(node.left), self.conv(node.right)))
+        if isinstance(node, cst.Lambda):
+            name = self._lambda_names.get(id(node))
+            return ir.FuncRef(name) if name else ir.OTHER
+        if isinstance(node, cst.NamedExpr):
+            return self.conv(node.value)
+        if isinstance(node, cst.IfExp):
+            return ir.Union_((self.conv(node.body), self.conv(node.orelse)))
+        if isinstance(node, cst.BooleanOperation):
+            return ir.Union_((self.conv(node.left), self.conv(node.right)))
+        return ir.OTHER
+
+    # --- binding helpers --------------------------------------------------------------
+    def _bind(self, target: cst.BaseExpression, value: ir.Expr) -> None:
+        fn = self._func()
+        top = self.stack[-1] if self.stack else None
+        if isinstance(target, cst.Name):
+            name = target.value
+            if fn is not None and name not in fn.globals_:
+                fn.assigns.append((name, value))
+            elif isinstance(top, _Class):
+                top.attrs.append((name, value))
+            else:
+                self.assigns.append((name, value))
+        elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
+            if fn is not None:
+                fn.assigns.append((f"{target.value.value}.{target.attr.value}", value))
+            else:
+                self.assigns.append((f"{target.value.value}.{target.attr.value}", value))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._bind(element.value, ir.OTHER)
+
+    # --- visitors ---------------------------------------------------------------------
+    def visit_Import(self, node: cst.Import) -> bool:
+        for alias in node.names:
+            full = _dotted(alias.name)
+            if not full:
+                continue
+            if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+                self._import(alias.asname.name.value, full)
+            else:
+                head = full.split(".")[0]
+                self._import(head, head)
+        return False
+
+    def _import(self, local: str, target: str) -> None:
+        fn = self._func()
+        if fn is not None:
+            # function-local import: bind as an assignment from an absolute name
+            fn.assigns.append((local, ir.Name("<import>" + target)))
+        else:
+            self.imports[local] = target
+
+    def visit_ImportFrom(self, node: cst.ImportFrom) -> bool:
+        base_name = _dotted(node.module) if node.module is not None else None
+        base = resolve_relative(self.module, self.is_package, len(node.relative), base_name)
+        if isinstance(node.names, cst.ImportStar):
+            if self._func() is None:
+                self.star_imports.append(base)
+            return False
+        for alias in node.names:
+            name = _dotted(alias.name)
+            if not name:
+                continue
+            local = alias.asname.name.value if alias.asname and isinstance(alias.asname.name, cst.Name) else name
+            self._import(local, f"{base}.{name}" if base else name)
+        return False
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        # decorators and bases are evaluated in the enclosing scope
+        bases = tuple(self.conv(arg.value) for arg in node.bases if not arg.keyword)
+        decorators = tuple(self.conv(d.decorator) for d in node.decorators)
+        for d in node.decorators:
+            d.decorator.visit(self)
+        for arg in node.bases:
+            arg.value.visit(self)
+        qual = self._prefix() + node.name.value
+        self.stack.append(_Class(qual, node.name.value, bases, decorators, self._enclosing_func_name()))
+        node.body.visit(self)
+        cls = self.stack.pop()
+        assert isinstance(cls, _Class)
+        self.classes.append(ir.ClassIR(cls.qualname, cls.name, cls.bases, tuple(cls.methods), tuple(cls.attrs),
+                                       cls.decorators, cls.parent))
+        outer = self._func()
+        if outer is not None:
+            outer.assigns.append((node.name.value, ir.Name("<class>" + qual)))
+        return False
+
+    def _params(self, params: cst.Parameters) -> tuple[ir.Param, ...]:
+        out: list[ir.Param] = []
+
+        def add(p: cst.Param, star: str = "") -> None:
+            ann = self.conv(p.annotation.annotation) if p.annotation is not None else None
+            default = self.conv(p.default) if p.default is not None else None
+            out.append(ir.Param(p.name.value, ann, default, star))
+
+        for p in params.posonly_params:
+            add(p)
+        for p in params.params:
+            add(p)
+        if isinstance(params.star_arg, cst.Param):
+            add(params.star_arg, "*")
+        for p in params.kwonly_params:
+            add(p)
+        if params.star_kwarg is not None:
+            add(params.star_kwarg, "**")
+        return tuple(out)
+
+    def _visit_params_children(self, params: cst.Parameters) -> None:
+        for p in (*params.posonly_params, *params.params, *params.kwonly_params):
+            if p.default is not None:
+                p.default.visit(self)
+            if p.annotation is not None:
+                p.annotation.visit(self)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        decorators = tuple(self.conv(d.decorator) for d in node.decorators)
+        for d in node.decorators:
+            d.decorator.visit(self)
+        params = self._params(node.params)
+        self._visit_params_children(node.params)
+        returns_ann = self.conv(node.returns.annotation) if node.returns is not None else None
+        top = self.stack[-1] if self.stack else None
+        class_name = top.qualname if isinstance(top, _Class) else ""
+        method_type = ""
+        if class_name:
+            method_type = "instance"
+            for d in decorators:
+                if isinstance(d, ir.Name) and d.id in ("classmethod", "staticmethod"):
+                    method_type = "class" if d.id == "classmethod" else "static"
+        qual = self._prefix() + node.name.value
+        is_async = node.asynchronous is not None
+        def_site = self._new_site(ir.DEF, node, None, function=qual)
+        fn = _Func(qual, node.name.value, is_async, False, decorators, params, class_name, method_type,
+                   self._enclosing_func_name(), def_site)
+        if returns_ann is not None:
+            fn.assigns.append(("<return-annotation>", returns_ann))
+        outer = self._func()
+        self.stack.append(fn)
+        node.body.visit(self)
+        self.stack.pop()
+        self._finish(fn)
+        if isinstance(top, _Class):
+            top.methods.append((node.name.value, qual))
+        elif outer is not None:
+            outer.assigns.append((node.name.value, ir.FuncRef(qual)))
+        return False
+
+    def _finish(self, fn: _Func) -> None:
+        self.functions.append(ir.FuncIR(
+            qualname=fn.qualname, name=fn.name, is_async=fn.is_async, is_generator=fn.is_generator,
+            is_lambda=fn.is_lambda, decorators=fn.decorators, params=fn.params, class_name=fn.class_name,
+            method_type=fn.method_type, parent=fn.parent, assigns=tuple(fn.assigns), sites=tuple(fn.sites),
+            returns=tuple(fn.returns), yields=tuple(fn.yields), has_await=fn.has_await,
+            globals_=tuple(fn.globals_), def_site=fn.def_site,
+        ))
+
+    def visit_Lambda(self, node: cst.Lambda) -> bool:
+        outer = self._innermost_func()
+        owner = outer.qualname if outer else ""
+        if outer is not None:
+            outer.counter += 1
+            n = outer.counter
+        else:
+            n = len(self.functions) + len(self.sites)
+        qual = (owner + "." if owner else "") + f"<lambda:{n}>"
+        self._lambda_names[id(node)] = qual
+        params = self._params(node.params)
+        fn = _Func(qual, "<lambda>", False, True, (), params, "", "", owner, -1)
+        self.stack.append(fn)
+        fn.returns.append(self.conv(node.body))
+        node.body.visit(self)
+        self.stack.pop()
+        self._finish(fn)
+        return False
+
+    def visit_Global(self, node: cst.Global) -> bool:
+        fn = self._func()
+        if fn is not None:
+            fn.globals_.extend(n.name.value for n in node.names)
+        return False
+
+    def visit_Nonlocal(self, node: cst.Nonlocal) -> bool:
+        return False
+
+    def visit_Assign(self, node: cst.Assign) -> bool:
+        value = self.conv(node.value)
+        for target in node.targets:
+            self._bind(target.target, value)
+        if not self.stack and len(node.targets) == 1:
+            t = node.targets[0].target
+            if isinstance(t, cst.Name) and t.value == "__all__" and isinstance(value, ir.Seq):
+                self.dunder_all = tuple(i.value for i in value.items if isinstance(i, ir.Const)
+                                        and isinstance(i.value, str))
+        return True
+
+    def visit_AnnAssign(self, node: cst.AnnAssign) -> bool:
+        self._bind(node.target, self.conv(node.annotation.annotation))
+        if node.value is not None:
+            self._bind(node.target, self.conv(node.value))
+        return True
+
+    def visit_Call(self, node: cst.Call) -> bool:
+        self.conv(node)
+        return True
+
+    def visit_Await(self, node: cst.Await) -> bool:
+        self._awaited.add(id(node.expression))
+        fn = self._func()
+        if fn is not None:
+            fn.has_await = True
+        self.conv(node)
+        return True
+
+    def visit_Return(self, node: cst.Return) -> bool:
+        fn = self._func()
+        if fn is not None and node.value is not None:
+            fn.returns.append(self.conv(node.value))
+        return True
+
+    def visit_Yield(self, node: cst.Yield) -> bool:
+        fn = self._func()
+        if fn is not None:
+            fn.is_generator = True
+            if isinstance(node.value, cst.From):
+                fn.yields.append(ir.OTHER)
+            else:
+                fn.yields.append(self.conv(node.value) if node.value is not None else ir.Const(None))
+        return True
+
+    def visit_With(self, node: cst.With) -> bool:
+        is_async = node.asynchronous is not None
+        fn = self._func()
+        if is_async and fn is not None:
+            fn.has_await = True
+        for item in node.items:
+            value = self.conv(item.item)
+            if not is_async:
+                self._new_site(ir.WITH, item.item, value)
+            if item.asname is not None:
+                self._bind(item.asname.name, ir.Enter(value, is_async))
+        return True
+
+    def visit_For(self, node: cst.For) -> bool:
+        value = self.conv(node.iter)
+        fn = self._func()
+        if node.asynchronous is not None:
+            if fn is not None:
+                fn.has_await = True
+        else:
+            self._new_site(ir.ITER, node.iter, value)
+        self._bind(node.target, ir.IterOf(value))
+        return True
+
+    def visit_CompFor(self, node: cst.CompFor) -> bool:
+        value = self.conv(node.iter)
+        fn = self._func()
+        if node.asynchronous is not None:
+            if fn is not None:
+                fn.has_await = True
+        else:
+            self._new_site(ir.ITER, node.iter, value)
+        # comprehension variables are local to the comprehension; binding them in the
+        # function is a harmless over-approximation for a flow-insensitive analysis
+        self._bind(node.target, ir.IterOf(value))
+        return True
+
+
+@dataclass
+class Extracted:
+    ir: ir.ModuleIR
+    module: cst.Module
+    nodes: list[cst.CSTNode]
+
+
+def extract(module: cst.Module, path: str, name: str, is_package: bool) -> Extracted:
+    ex = Extractor(path, name, is_package)
+    module.visit(ex)
+    mir = ir.ModuleIR(
+        path=path, name=name, is_package=is_package,
+        imports=tuple(ex.imports.items()), star_imports=tuple(ex.star_imports),
+        assigns=tuple(ex.assigns), functions=tuple(ex.functions), classes=tuple(ex.classes),
+        sites=tuple(ex.sites), dunder_all=ex.dunder_all,
+    )
+    return Extracted(mir, module, ex.nodes)
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    line: int
+    column: int  # 1-based
+    end_line: int
+    end_column: int  # 1-based, exclusive
+
+
+def positions_for(module: cst.Module) -> dict[cst.CSTNode, Span]:
+    """Syntactic positions of every node of `module`, computed by one code-generation pass.
+
+    Only called for files that report something; the provider is used without a
+    MetadataWrapper so the tree is not deep-copied and node identities stay valid.
+    """
+    provider = PositionProvider()
+    provider._gen_impl(module)  # noqa: SLF001 - avoids MetadataWrapper's deep copy
+    out: dict[cst.CSTNode, Span] = {}
+    for node, rng in provider._computed.items():  # noqa: SLF001
+        out[node] = Span(rng.start.line, rng.start.column + 1, rng.end.line, rng.end.column + 1)
+    return out

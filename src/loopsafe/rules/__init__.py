@@ -1,0 +1,20 @@
+"""The rule registry. Adding a rule = a class in a family module + its line here."""
+from __future__ import annotations
+
+from loopsafe.rules.base import Emit, Rule
+from loopsafe.rules.loop1 import AsyncEndpointWithoutAwait, BlockingCallViaHelper, SyncDbCallInAsync, SyncDbConnectInAsync
+
+ALL_RULES: list[type[Rule]] = sorted(
+    [SyncDbCallInAsync, SyncDbConnectInAsync, BlockingCallViaHelper, AsyncEndpointWithoutAwait],
+    key=lambda r: r.code,
+)
+
+
+def rule_by_code(code: str) -> type[Rule] | None:
+    for rule in ALL_RULES:
+        if rule.code == code.upper():
+            return rule
+    return None
+
+
+__all__ = ["ALL_RULES", "Emit", "Rule", "rule_by_code"]

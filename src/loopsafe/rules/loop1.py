@@ -1,0 +1,222 @@
+"""LOOP1xx: blocking work on the event loop."""
+from __future__ import annotations
+
+from typing import Iterator
+
+from loopsafe import catalogue as cat
+from loopsafe.rules.base import Emit, Rule
+from loopsafe.semantic import ProjectModel
+
+_FIX_OFFLOAD = ("Declare the function with `def` (FastAPI runs it in a threadpool), use the async driver, "
+                "or `await run_in_threadpool(...)`")
+
+
+def _where(fn) -> str:
+    return f"`async def {fn.ir.name}`"
+
+
+class SyncDbCallInAsync(Rule):
+    """
+    ## What it does
+    Reports a blocking call of a synchronous database library made directly inside an
+    `async def`: a SQLAlchemy/SQLModel `Session` query or commit, a legacy `Query` terminal
+    method (`.all()`, `.first()`...), a cursor `execute`, a PyMongo collection operation, a
+    redis-py command, a peewee query execution, a Django queryset evaluation, or iterating
+    one of their lazy queries.
+
+    ## Why is this bad?
+    FastAPI runs `async def` endpoints and dependencies on the event loop. A synchronous
+    driver waits for the database on the loop's only thread, so every other request served
+    by the worker stalls until the query returns. Under load, one slow query freezes the
+    whole service.
+
+    ## Example
+    ```python
+    @app.get("/users")
+    async def list_users(db: Session = Depends(get_db)):
+        return db.query(User).all()
+    ```
+
+    ## Use instead
+    ```python
+    @app.get("/users")
+    def list_users(db: Session = Depends(get_db)):  # runs in FastAPI's threadpool
+        return db.query(User).all()
+    ```
+    or use the async driver (`AsyncSession`, `redis.asyncio`, `AsyncMongoClient`...) and
+    `await` it, or offload: `await run_in_threadpool(lambda: db.query(User).all())`.
+
+    ## Known limitations
+    The kind of an object is inferred from annotations, constructors, factories,
+    `with ... as` and `Depends(...)`; an object whose kind cannot be seen (an unannotated
+    parameter no caller passes a known session to) is not reported. Lazy-loaded ORM
+    attributes are not reported by this rule. Calls made through helpers are LOOP103.
+    """
+
+    code = "LOOP101"
+    name = "sync-db-call-in-async-function"
+    summary = "Blocking sync DB call made directly on the event loop"
+    fix_title = _FIX_OFFLOAD
+
+    def check(self, model: ProjectModel) -> Iterator[Emit]:
+        for fn in model.functions():
+            if not model.on_loop(fn):
+                continue
+            for op in model.loop_ops(fn):
+                if not op.is_via and op.effect == cat.IO:
+                    yield Emit(op.site[0], op.site, f"`{{code}}` is a blocking {op.label} call on the event loop "
+                               f"in {_where(fn)}", function=fn.ir.qualname)
+
+
+class SyncDbConnectInAsync(Rule):
+    """
+    ## What it does
+    Reports opening a synchronous database connection inside an `async def`:
+    `sqlite3.connect`, `psycopg2.connect`, `psycopg.connect`, `pymysql.connect`,
+    `MySQLdb.connect`, `engine.connect()`, `engine.begin()`, `engine.raw_connection()`,
+    a peewee `db.connect()`.
+
+    ## Why is this bad?
+    Connecting does network (or disk) I/O and often a TLS and authentication handshake.
+    Done on the event loop it blocks every request served by the worker, and a connection
+    pool that is exhausted makes it wait for as long as the pool timeout.
+
+    ## Example
+    ```python
+    @app.get("/items")
+    async def items():
+        conn = sqlite3.connect("app.db")
+        ...
+    ```
+
+    ## Use instead
+    ```python
+    @app.get("/items")
+    async def items():
+        async with aiosqlite.connect("app.db") as conn:
+            ...
+    ```
+    or make the endpoint a plain `def`, or open the connection in a worker thread.
+
+    ## Known limitations
+    Pools that connect lazily (`create_engine`, `MongoClient`, `redis.Redis`) are not
+    reported when constructed, only when used.
+    """
+
+    code = "LOOP102"
+    name = "sync-db-connect-in-async-function"
+    summary = "Sync DB connection opened on the event loop"
+    fix_title = "Connect with the async driver (`await ...connect()`), or make the function a plain `def`"
+
+    def check(self, model: ProjectModel) -> Iterator[Emit]:
+        for fn in model.functions():
+            if not model.on_loop(fn):
+                continue
+            for op in model.loop_ops(fn):
+                if not op.is_via and op.effect == cat.CONNECT:
+                    yield Emit(op.site[0], op.site, f"`{{code}}` opens a blocking {op.label} connection on the "
+                               f"event loop in {_where(fn)}", function=fn.ir.qualname)
+
+
+class BlockingCallViaHelper(Rule):
+    """
+    ## What it does
+    Reports a call, inside an `async def`, to a synchronous function of the project that
+    blocks on the database, directly or through further synchronous calls, possibly in
+    other modules. The finding sits at the call in the `async def` (where the fix goes)
+    and carries the chain down to the blocking operation.
+
+    ## Why is this bad?
+    A plain `def` helper runs wherever its caller runs. Called from an `async def`, its
+    `db.query(...)` runs on the event loop exactly as if it were written inline, and the
+    whole worker stalls. This is the most common form of the bug in real projects:
+    `crud.get_user(db, user_id)` from an async endpoint.
+
+    ## Example
+    ```python
+    # crud.py
+    def get_user(db: Session, user_id: int):
+        return db.get(User, user_id)
+
+    # api.py
+    @router.get("/users/{user_id}")
+    async def read_user(user_id: int, db: Session = Depends(get_db)):
+        return crud.get_user(db, user_id)
+    ```
+
+    ## Use instead
+    ```python
+    @router.get("/users/{user_id}")
+    def read_user(user_id: int, db: Session = Depends(get_db)):
+        return crud.get_user(db, user_id)
+    ```
+    or `await run_in_threadpool(crud.get_user, db, user_id)`.
+
+    ## Known limitations
+    Calls through dynamic dispatch (`getattr`, callbacks stored in containers) are not
+    followed. A helper whose session parameter has no annotation is only reported when a
+    caller's argument is known to be a sync session.
+    """
+
+    code = "LOOP103"
+    name = "blocking-call-via-helper"
+    summary = "Async function calls a sync helper that blocks on the DB"
+    fix_title = "Make the caller a plain `def`, or `await run_in_threadpool(helper, ...)`"
+
+    def check(self, model: ProjectModel) -> Iterator[Emit]:
+        for fn in model.functions():
+            if not model.on_loop(fn):
+                continue
+            for op in model.loop_ops(fn):
+                if op.is_via:
+                    yield Emit(op.site[0], op.site, f"`{{code}}` calls sync `{op.callee}`, which blocks the event "
+                               f"loop ({op.label}): {{chain}}", chain=op.chain, function=fn.ir.qualname)
+
+
+class AsyncEndpointWithoutAwait(Rule):
+    """
+    ## What it does
+    Reports an `async def` FastAPI route or dependency that never awaits anything
+    (no `await`, `async for` or `async with`) and does blocking database work. The
+    individual blocking calls inside are reported by LOOP101-LOOP103; this finding names
+    the root cause on the `def` line.
+
+    ## Why is this bad?
+    Declaring an endpoint `async def` tells FastAPI to run it on the event loop. When the
+    body is entirely synchronous there is nothing to gain and everything to lose: each of
+    its database calls blocks every concurrent request. A plain `def` endpoint would run
+    in the threadpool and be correct as written.
+
+    ## Example
+    ```python
+    @app.get("/users/{user_id}")
+    async def read_user(user_id: int, db: Session = Depends(get_db)):
+        return db.get(User, user_id)
+    ```
+
+    ## Use instead
+    ```python
+    @app.get("/users/{user_id}")
+    def read_user(user_id: int, db: Session = Depends(get_db)):
+        return db.get(User, user_id)
+    ```
+
+    ## Known limitations
+    Only functions registered as routes (decorators, `add_api_route`,
+    `router.get(...)(fn)`) or used in `Depends`/`Security` are considered.
+    """
+
+    code = "LOOP105"
+    name = "async-endpoint-without-await"
+    summary = "Async route or dependency never awaits but blocks on the DB"
+    fix_title = "Declare it with `def` so FastAPI runs it in a threadpool"
+
+    def check(self, model: ProjectModel) -> Iterator[Emit]:
+        for fn in model.functions():
+            if not model.on_loop(fn) or fn.ir.has_await or not model.is_entry_point(fn):
+                continue
+            if model.loop_ops(fn):
+                kind = "route" if model.route_of(fn) else "dependency"
+                yield Emit(fn.module.ir.path, (fn.module.ir.path, fn.ir.def_site),
+                           f"`async def {fn.ir.name}` is a FastAPI {kind} that never awaits but does blocking "
+                           "DB work on the event loop", function=fn.ir.qualname)

@@ -1,0 +1,935 @@
+"""The semantic model: answers the hard questions so each rule stays a few lines long.
+
+It combines the per-module summaries (`loopsafe.ir`) of a whole project and answers:
+- what does a name or expression refer to? (imports, relative imports, re-exports through
+  `__init__`, star imports, module singletons, classes, methods through `self`/`cls`)
+- what kind of DB object is an expression? (driven by `loopsafe.catalogue`; evidence from
+  annotations, `Annotated` aliases, constructors and factories, `with ... as`, `Depends`)
+- which operations of a function block, directly or through further sync calls, for the
+  kinds its caller passes in? (context-sensitive, memoised, cycle-safe)
+- is a function on the event loop, a FastAPI route, a dependency?
+
+Inference is flow-insensitive and deliberately cautious: an unknown kind means silence.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterator
+
+from loopsafe import catalogue as cat
+from loopsafe import ir
+from loopsafe.model import Options
+
+# --- values -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class VKind:
+    """An object of a catalogue kind (`sqlalchemy.Session`)."""
+
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class VMethod:
+    """A method of a catalogue kind, not yet called."""
+
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class VExt:
+    """A name from outside the project (`sqlalchemy.orm.Session`)."""
+
+    qualname: str
+
+
+@dataclass(frozen=True, slots=True)
+class VMod:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class VFunc:
+    module: str
+    qualname: str
+    bound: object = None  # the value bound to self/cls for methods
+
+
+@dataclass(frozen=True, slots=True)
+class VClass:
+    module: str
+    qualname: str
+
+
+@dataclass(frozen=True, slots=True)
+class VInst:
+    module: str
+    qualname: str
+
+
+@dataclass(frozen=True, slots=True)
+class VGen:
+    """What calling a generator function gives; entering or `next()` yields `value`."""
+
+    value: object
+
+
+@dataclass(frozen=True, slots=True)
+class VCoro:
+    value: object
+
+
+Value = object  # one of the above, or None for "unknown"
+
+SiteRef = tuple  # (module path, site id)
+
+_BUILTIN_ITERATORS = frozenset({"list", "tuple", "set", "frozenset", "sorted", "dict", "sum", "any", "all",
+                                "min", "max", "enumerate", "next"})
+_MAX_DEPTH = 12
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """A blocking operation found at a site of a function."""
+
+    site: SiteRef
+    effect: str  # catalogue.IO or catalogue.CONNECT
+    label: str  # "SQLAlchemy Session", or the callee for via-ops
+    twin: str = ""
+    #: for a call into a project helper: the chain below it, outermost first
+    chain: tuple = ()
+    callee: str = ""  # qualified name of the helper for via-ops
+
+    @property
+    def is_via(self) -> bool:
+        return bool(self.callee)
+
+
+class _Func:
+    __slots__ = ("ir", "module", "assigns", "params")
+
+    def __init__(self, fir: ir.FuncIR, module: "_Mod") -> None:
+        self.ir = fir
+        self.module = module
+        self.assigns: dict[str, list[ir.Expr]] = {}
+        for name, value in fir.assigns:
+            self.assigns.setdefault(name, []).append(value)
+        self.params = {p.name: p for p in fir.params}
+
+
+class _Mod:
+    __slots__ = ("ir", "assigns", "funcs", "classes", "imports", "class_methods", "self_attrs")
+
+    def __init__(self, mir: ir.ModuleIR) -> None:
+        self.ir = mir
+        self.assigns: dict[str, list[ir.Expr]] = {}
+        for name, value in mir.assigns:
+            self.assigns.setdefault(name, []).append(value)
+        self.funcs = {f.qualname: _Func(f, self) for f in mir.functions}
+        self.classes = {c.qualname: c for c in mir.classes}
+        self.imports = dict(mir.imports)
+        self.class_methods = {c.qualname: dict(c.methods) for c in mir.classes}
+        # attributes assigned through `self.x = ...` in any method, per class
+        self.self_attrs: dict[str, list[tuple[_Func, ir.Expr]]] = {}
+        for f in self.funcs.values():
+            if f.ir.class_name and f.ir.method_type == "instance" and f.ir.params:
+                me = f.ir.params[0].name
+                for name, value in f.ir.assigns:
+                    if name.startswith(me + "."):
+                        self.self_attrs.setdefault(f"{f.ir.class_name}.{name[len(me) + 1:]}", []).append((f, value))
+
+
+class _Scope:
+    """Where an expression is evaluated: a module, optionally a function with bound params."""
+
+    __slots__ = ("mod", "fn", "env", "key")
+
+    def __init__(self, mod: _Mod, fn: _Func | None, env: tuple = ()) -> None:
+        self.mod = mod
+        self.fn = fn
+        self.env = env
+        self.key = (mod.ir.name, fn.ir.qualname if fn else "", env)
+
+
+class ProjectModel:
+    def __init__(self, modules: list[ir.ModuleIR], options: Options | None = None) -> None:
+        self.options = options or Options()
+        self.mods: dict[str, _Mod] = {}
+        self.by_path: dict[str, _Mod] = {}
+        for mir in modules:
+            mod = _Mod(mir)
+            # two files can claim one module name (scripts in different folders); keep both
+            # reachable by path and let the first one own the name
+            self.mods.setdefault(mir.name, mod)
+            self.by_path[mir.path] = mod
+        self._suffix_cache: dict[str, str | None] = {}
+        self._eval_memo: dict = {}
+        self._in_progress: set = set()
+        self._guard_hits = 0
+        self._ops_memo: dict = {}
+        self._ops_stack: list = []
+        self._incomplete = False
+        self._extra_entries: dict[str, cat.Entry] = {}
+        for q in self.options.session_factories:
+            self._extra_entries[q] = cat.Entry(returns="sqlalchemy.Session", instance="sqlalchemy.SessionFactory")
+        for q in self.options.sync_session_types:
+            self._extra_entries[q] = cat.Entry(instance="sqlalchemy.Session", returns="sqlalchemy.Session")
+        for q in self.options.async_session_types:
+            self._extra_entries[q] = cat.Entry(instance="sqlalchemy.AsyncSession", returns="sqlalchemy.AsyncSession")
+        for q in self.options.blocking_calls:
+            self._extra_entries[q] = cat.Entry(effect=cat.IO)
+        self._offload = cat.OFFLOAD_WRAPPERS | frozenset(self.options.offload_wrappers)
+        self._dependencies: set | None = None
+        self._loop_ops: dict = {}
+        self._routes: dict | None = None
+
+    # --- module lookup ----------------------------------------------------------------
+    def find_module(self, name: str, near: str = "") -> _Mod | None:
+        mod = self.mods.get(name)
+        if mod is not None:
+            return mod
+        if name in self._suffix_cache:
+            hit = self._suffix_cache[name]
+            return self.mods.get(hit) if hit else None
+        # layouts where the importable root is not where __init__.py files say it is
+        # (namespace packages, src/ layouts): match on a dotted suffix
+        hits = [m for m in self.mods if m.endswith("." + name) or name.endswith("." + m)]
+        if len(hits) > 1 and near:
+            head = near.split(".")[0]
+            narrowed = [h for h in hits if h.split(".")[0] == head]
+            hits = narrowed or hits
+        choice = min(hits, key=len) if hits else None
+        self._suffix_cache[name] = choice
+        return self.mods.get(choice) if choice else None
+
+    def entry(self, qualname: str) -> cat.Entry | None:
+        return self._extra_entries.get(qualname) or cat.ENTRIES.get(qualname)
+
+    def resolve_qualified(self, qualname: str, near: str = "", depth: int = 0) -> Value:
+        """An absolute dotted name -> a project module/definition, or an external name."""
+        if depth > _MAX_DEPTH:
+            return None
+        parts = qualname.split(".")
+        for i in range(len(parts), 0, -1):
+            mod = self.find_module(".".join(parts[:i]), near) if i > 0 else None
+            if mod is None:
+                continue
+            value: Value = VMod(mod.ir.name)
+            for attr in parts[i:]:
+                value = self.get_attr(value, attr, depth + 1)
+                if value is None:
+                    return None
+            return value
+        return VExt(qualname)
+
+    def module_member(self, mod: _Mod, name: str, depth: int = 0) -> Value:
+        if depth > _MAX_DEPTH:
+            return None
+        if name in mod.funcs and not mod.funcs[name].ir.class_name:
+            return VFunc(mod.ir.name, name)
+        if name in mod.classes:
+            return VClass(mod.ir.name, name)
+        if name in mod.assigns:
+            return self._eval_name_in_module(mod, name)
+        target = mod.imports.get(name)
+        if target is not None:
+            if target == f"{mod.ir.name}.{name}":
+                return None
+            return self.resolve_qualified(target, mod.ir.name, depth + 1)
+        for star in mod.ir.star_imports:
+            smod = self.find_module(star, mod.ir.name)
+            if smod is None or smod is mod:
+                continue
+            if smod.ir.dunder_all is not None and name not in smod.ir.dunder_all:
+                continue
+            value = self.module_member(smod, name, depth + 1)
+            if value is not None:
+                return value
+        if mod.ir.is_package:
+            sub = self.mods.get(f"{mod.ir.name}.{name}")
+            if sub is not None:
+                return VMod(sub.ir.name)
+        return None
+
+    def _eval_name_in_module(self, mod: _Mod, name: str) -> Value:
+        scope = _Scope(mod, None)
+        return self._first(scope, mod.assigns.get(name, ()), ("mod", name))
+
+    # --- evaluation -------------------------------------------------------------------
+    def _first(self, scope: _Scope, exprs, guard_name) -> Value:
+        guard = (scope.key, guard_name)
+        if guard in self._in_progress:
+            # a value that depends on itself is unknown *for now*; results computed under
+            # this assumption must not be memoised (see eval)
+            self._guard_hits += 1
+            return None
+        self._in_progress.add(guard)
+        try:
+            for expr in exprs:
+                value = self.eval(expr, scope)
+                if value is not None:
+                    return value
+            return None
+        finally:
+            self._in_progress.discard(guard)
+
+    def lookup(self, name: str, scope: _Scope) -> Value:
+        if name.startswith("<import>"):
+            return self.resolve_qualified(name[len("<import>"):], scope.mod.ir.name)
+        if name.startswith("<class>"):
+            return VClass(scope.mod.ir.name, name[len("<class>"):])
+        fn = scope.fn
+        while fn is not None:
+            if fn is scope.fn:
+                for pname, pvalue in scope.env:
+                    if pname == name:
+                        return pvalue
+            if name in fn.params:
+                value = self.param_value(fn, name, _Scope(fn.module, fn) if fn is not scope.fn else scope)
+                if value is not None:
+                    return value
+                if fn is scope.fn and fn.assigns.get(name) is None:
+                    return None
+            exprs = fn.assigns.get(name)
+            if exprs:
+                s = scope if fn is scope.fn else _Scope(fn.module, fn)
+                value = self._first(s, exprs, name)
+                if value is not None:
+                    return value
+            parent = fn.ir.parent
+            fn = scope.mod.funcs.get(parent) if parent else None
+        return self.module_member(scope.mod, name)
+
+    def eval(self, expr: ir.Expr | None, scope: _Scope) -> Value:
+        if expr is None:
+            return None
+        key = (id(expr), scope.key)
+        memo = self._eval_memo
+        if key in memo:
+            return memo[key]
+        if len(self._in_progress) > 200:
+            return None
+        hits = self._guard_hits
+        value = self._eval(expr, scope)
+        if hits == self._guard_hits:
+            memo[key] = value
+        return value
+
+    def _eval(self, expr: ir.Expr, scope: _Scope) -> Value:
+        t = type(expr)
+        if t is ir.Name:
+            return self.lookup(expr.id, scope)
+        if t is ir.Attr:
+            base = self.eval(expr.value, scope)
+            return self.get_attr(base, expr.attr) if base is not None else None
+        if t is ir.Call:
+            return self.call_result(expr, scope)
+        if t is ir.Await:
+            value = self.eval(expr.value, scope)
+            if isinstance(value, VCoro):
+                return value.value
+            return value
+        if t is ir.Sub:
+            base = self.eval(expr.value, scope)
+            if isinstance(base, VKind):
+                k = cat.kind(base.kind)
+                if k is not None and k.item_kind:
+                    return VKind(k.item_kind)
+            return None
+        if t is ir.Enter:
+            value = self.eval(expr.value, scope)
+            if isinstance(value, VGen):
+                return value.value
+            if isinstance(value, VKind):
+                k = cat.kind(value.kind)
+                if k is not None:
+                    return VKind(k.enter_kind) if k.enter_kind else value
+            if isinstance(value, VInst):
+                enter = self.find_method(value.module, value.qualname, "__aenter__" if expr.is_async else "__enter__")
+                if enter is not None:
+                    return self.return_value(enter, ((enter.ir.params[0].name, value),) if enter.ir.params else ())
+            return None
+        if t is ir.IterOf:
+            value = self.eval(expr.value, scope)
+            if isinstance(value, VKind):
+                if value.kind == "peewee.Query":
+                    return VKind("peewee.Instance")
+                if value.kind == "django.QuerySet":
+                    return VKind("django.Instance")
+            return None
+        if t is ir.Union_:
+            for item in expr.items:
+                value = self.eval(item, scope)
+                if value is not None:
+                    return value
+            return None
+        if t is ir.FuncRef:
+            return VFunc(scope.mod.ir.name, expr.qualname)
+        return None
+
+    def get_attr(self, base: Value, attr: str, depth: int = 0) -> Value:
+        if isinstance(base, VMod):
+            mod = self.mods.get(base.name)
+            return self.module_member(mod, attr, depth + 1) if mod is not None else None
+        if isinstance(base, VExt):
+            return VExt(f"{base.qualname}.{attr}")
+        if isinstance(base, VKind):
+            return self._kind_attr(base.kind, attr)
+        if isinstance(base, VClass):
+            fn = self.find_method(base.module, base.qualname, attr)
+            if fn is not None:
+                bound = base if fn.ir.method_type == "class" else None
+                return VFunc(fn.module.ir.name, fn.ir.qualname, bound)
+            value = self.class_attr(base.module, base.qualname, attr)
+            if value is not None:
+                return value
+            ck = self.class_kind(base.module, base.qualname)
+            return self._kind_attr(ck, attr) if ck else None
+        if isinstance(base, VInst):
+            fn = self.find_method(base.module, base.qualname, attr)
+            if fn is not None:
+                if fn.ir.method_type == "static":
+                    return VFunc(fn.module.ir.name, fn.ir.qualname)
+                bound = VClass(base.module, base.qualname) if fn.ir.method_type == "class" else base
+                return VFunc(fn.module.ir.name, fn.ir.qualname, bound)
+            value = self.instance_attr(base.module, base.qualname, attr)
+            if value is not None:
+                return value
+            ck = self.class_kind(base.module, base.qualname)
+            if ck:
+                ik = cat.kind(ck).call_kind if cat.kind(ck) else None
+                return self._kind_attr(ik, attr) if ik else None
+            return None
+        return None
+
+    def _kind_attr(self, kind_name: str, attr: str) -> Value:
+        k = cat.kind(kind_name)
+        if k is None:
+            return None
+        if attr in k.methods or (k.other_methods is not None and not attr.startswith("_")):
+            return VMethod(kind_name, attr)
+        extra = cat.CLASS_ATTRS.get(kind_name, {}).get(attr)
+        if extra:
+            return VKind(extra)
+        if k.attr_kind and not attr.startswith("_"):
+            return VKind(k.attr_kind)
+        return None
+
+    # --- classes ----------------------------------------------------------------------
+    def _class(self, module: str, qualname: str) -> tuple[_Mod, ir.ClassIR] | None:
+        mod = self.mods.get(module)
+        if mod is None:
+            return None
+        cls = mod.classes.get(qualname)
+        return (mod, cls) if cls is not None else None
+
+    def mro(self, module: str, qualname: str, depth: int = 0) -> Iterator[tuple[_Mod, ir.ClassIR]]:
+        found = self._class(module, qualname)
+        if found is None or depth > _MAX_DEPTH:
+            return
+        yield found
+        mod, cls = found
+        scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
+        for base in cls.bases:
+            value = self.eval(base, scope)
+            if isinstance(value, VClass) and (value.module, value.qualname) != (module, qualname):
+                yield from self.mro(value.module, value.qualname, depth + 1)
+
+    def class_kind(self, module: str, qualname: str) -> str | None:
+        """The catalogue kind a project class inherits (peewee/Django models), if any."""
+        for mod, cls in self.mro(module, qualname):
+            scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
+            for base in cls.bases:
+                value = self.eval(base, scope)
+                if isinstance(value, VExt):
+                    entry = self.entry(value.qualname)
+                    if entry is not None and entry.subclass_kind:
+                        return entry.subclass_kind
+        return None
+
+    def find_method(self, module: str, qualname: str, name: str) -> _Func | None:
+        for mod, cls in self.mro(module, qualname):
+            fq = mod.class_methods.get(cls.qualname, {}).get(name)
+            if fq is not None:
+                return mod.funcs.get(fq)
+        return None
+
+    def class_attr(self, module: str, qualname: str, name: str) -> Value:
+        for mod, cls in self.mro(module, qualname):
+            exprs = [v for n, v in cls.attrs if n == name]
+            if exprs:
+                scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
+                return self._first(scope, exprs, ("cls", cls.qualname, name))
+        return None
+
+    def instance_attr(self, module: str, qualname: str, name: str) -> Value:
+        for mod, cls in self.mro(module, qualname):
+            pairs = mod.self_attrs.get(f"{cls.qualname}.{name}")
+            if pairs:
+                me = VInst(module, qualname)
+                for fn, expr in pairs:
+                    scope = _Scope(mod, fn, ((fn.ir.params[0].name, me),))
+                    value = self._first(scope, [expr], ("self", cls.qualname, name))
+                    if value is not None:
+                        return value
+        return self.class_attr(module, qualname, name)
+
+    # --- calls ------------------------------------------------------------------------
+    def call_result(self, call: ir.Call, scope: _Scope) -> Value:
+        func = self.eval(call.func, scope)
+        if func is None:
+            return None
+        if isinstance(func, VExt):
+            q = func.qualname
+            if q in ("contextlib.contextmanager", "contextlib.asynccontextmanager", "functools.wraps"):
+                return self.eval(call.args[0], scope) if call.args else None
+            entry = self.entry(q)
+            if entry is None:
+                return None
+            if entry.switch_kwarg is not None:
+                kw, table = entry.switch_kwarg
+                for k, v in call.kwargs:
+                    if k == kw:
+                        arg = self.eval(v, scope)
+                        if isinstance(arg, VExt) and arg.qualname in table:
+                            return VKind(table[arg.qualname])
+            return VKind(entry.returns) if entry.returns else None
+        if isinstance(func, VMethod):
+            k = cat.kind(func.kind)
+            m = k.methods.get(func.name) or k.other_methods if k else None
+            return VKind(m.returns) if m is not None and m.returns else None
+        if isinstance(func, VKind):
+            k = cat.kind(func.kind)
+            return VKind(k.call_kind) if k is not None and k.call_kind else None
+        if isinstance(func, VFunc):
+            fn = self.func(func)
+            if fn is None:
+                return None
+            env = self.bind_args(fn, func, call, scope)
+            value = self.return_value(fn, env)
+            if fn.ir.is_generator:
+                return VGen(value)
+            if fn.ir.is_async:
+                return VCoro(value)
+            return value
+        if isinstance(func, VClass):
+            return VInst(func.module, func.qualname)
+        return None
+
+    def func(self, ref: VFunc) -> _Func | None:
+        mod = self.mods.get(ref.module)
+        return mod.funcs.get(ref.qualname) if mod is not None else None
+
+    def bind_args(self, fn: _Func, ref: VFunc, call: ir.Call | None, scope: _Scope | None) -> tuple:
+        """Values of a callee's parameters that the call site knows (only known ones)."""
+        params = [p for p in fn.ir.params if not p.star]
+        env: list[tuple[str, Value]] = []
+        if fn.ir.method_type in ("instance", "class") and params:
+            if ref.bound is not None:
+                env.append((params[0].name, ref.bound))
+                params = params[1:]
+            elif fn.ir.method_type == "class":
+                env.append((params[0].name, VClass(fn.module.ir.name, fn.ir.class_name)))
+                params = params[1:]
+        if call is None or scope is None:
+            return tuple(env)
+        for param, arg in zip(params, call.args):
+            value = self.eval(arg, scope)
+            if value is not None and isinstance(value, (VKind, VInst, VClass, VFunc)):
+                env.append((param.name, value))
+        names = {p.name for p in params}
+        for k, v in call.kwargs:
+            if k in names:
+                value = self.eval(v, scope)
+                if value is not None and isinstance(value, (VKind, VInst, VClass, VFunc)):
+                    env.append((k, value))
+        return tuple(sorted(env, key=lambda kv: kv[0]))
+
+    def return_value(self, fn: _Func, env: tuple = ()) -> Value:
+        scope = _Scope(fn.module, fn, env)
+        ann = fn.assigns.get("<return-annotation>")
+        if ann:
+            value = self.annotation_value(ann[0], scope)
+            if value is not None:
+                return value
+        exprs = fn.ir.yields if fn.ir.is_generator else fn.ir.returns
+        return self._first(scope, exprs, "<return>")
+
+    def param_value(self, fn: _Func, name: str, scope: _Scope) -> Value:
+        """Evidence for a parameter without a caller: self/cls, annotation, Depends default."""
+        param = fn.params[name]
+        params = fn.ir.params
+        if fn.ir.class_name and params and params[0].name == name:
+            if fn.ir.method_type == "instance":
+                return VInst(fn.module.ir.name, fn.ir.class_name)
+            if fn.ir.method_type == "class":
+                return VClass(fn.module.ir.name, fn.ir.class_name)
+        outer = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
+        if param.annotation is not None:
+            value = self.annotation_value(param.annotation, outer)
+            if value is not None:
+                return value
+            dep = self._annotated_dependency(param.annotation, outer)
+            if dep is not None:
+                return dep
+        if param.default is not None:
+            return self.dependency_value(param.default, outer)
+        return None
+
+    def annotation_value(self, expr: ir.Expr, scope: _Scope, depth: int = 0) -> Value:
+        """The value an annotation promises: `Session` -> a Session object."""
+        if depth > _MAX_DEPTH or expr is None:
+            return None
+        t = type(expr)
+        if t is ir.Const and isinstance(expr.value, str):
+            parsed = _parse_dotted(expr.value)
+            return self.annotation_value(parsed, scope, depth + 1) if parsed is not None else None
+        if t is ir.Union_:
+            for item in expr.items:
+                value = self.annotation_value(item, scope, depth + 1)
+                if value is not None:
+                    return value
+            return None
+        if t is ir.Sub:
+            base = self.eval(expr.value, scope)
+            if isinstance(base, VExt):
+                q = base.qualname
+                if q in cat.ANNOTATED or q in cat.GENERATOR_TYPES:
+                    return self.annotation_value(expr.index[0], scope, depth + 1) if expr.index else None
+                if q in cat.OPTIONAL_WRAPPERS:
+                    for item in expr.index:
+                        value = self.annotation_value(item, scope, depth + 1)
+                        if value is not None:
+                            return value
+            return None
+        if t is ir.Name:
+            # a module-level alias: `SessionDep = Annotated[Session, Depends(get_db)]`
+            exprs = scope.mod.assigns.get(expr.id) if scope.fn is None or expr.id not in scope.fn.assigns else None
+            if exprs and expr.id not in scope.mod.funcs and expr.id not in scope.mod.classes:
+                for e in exprs:
+                    value = self.annotation_value(e, _Scope(scope.mod, None), depth + 1)
+                    if value is not None:
+                        return value
+                return None
+            target = scope.mod.imports.get(expr.id)
+            if target is not None:
+                alias = self._imported_alias(target, scope.mod.ir.name, depth)
+                if alias is not None:
+                    return alias
+        if t in (ir.Name, ir.Attr):
+            value = self.eval(expr, scope)
+            if isinstance(value, VExt):
+                entry = self.entry(value.qualname)
+                return VKind(entry.instance) if entry is not None and entry.instance else None
+            if isinstance(value, VClass):
+                return VInst(value.module, value.qualname)
+        return None
+
+    def _imported_alias(self, target: str, near: str, depth: int) -> Value:
+        """An annotation alias defined in another project module."""
+        mod_name, _, name = target.rpartition(".")
+        mod = self.find_module(mod_name, near) if mod_name else None
+        if mod is None or name not in mod.assigns:
+            return None
+        for e in mod.assigns[name]:
+            value = self.annotation_value(e, _Scope(mod, None), depth + 1)
+            if value is not None:
+                return value
+        return None
+
+    def _annotated_dependency(self, expr: ir.Expr, scope: _Scope, depth: int = 0) -> Value:
+        """`Annotated[X, Depends(dep)]` (or an alias of it) -> what dep provides."""
+        if depth > _MAX_DEPTH:
+            return None
+        if isinstance(expr, ir.Name):
+            exprs = scope.mod.assigns.get(expr.id)
+            if exprs:
+                for e in exprs:
+                    value = self._annotated_dependency(e, _Scope(scope.mod, None), depth + 1)
+                    if value is not None:
+                        return value
+            return None
+        if isinstance(expr, ir.Sub):
+            base = self.eval(expr.value, scope)
+            if isinstance(base, VExt) and base.qualname in cat.ANNOTATED:
+                for meta in expr.index[1:]:
+                    value = self.dependency_value(meta, scope)
+                    if value is not None:
+                        return value
+        return None
+
+    def dependency_value(self, expr: ir.Expr, scope: _Scope) -> Value:
+        """`Depends(get_db)` -> the value FastAPI injects (what get_db yields or returns)."""
+        if not isinstance(expr, ir.Call):
+            return None
+        func = self.eval(expr.func, scope)
+        if not (isinstance(func, VExt) and func.qualname in cat.DEPENDS):
+            return None
+        target = expr.args[0] if expr.args else dict(expr.kwargs).get("dependency")
+        dep = self.eval(target, scope) if target is not None else None
+        if isinstance(dep, VFunc):
+            fn = self.func(dep)
+            if fn is None:
+                return None
+            value = self.return_value(fn, self.bind_args(fn, dep, None, None))
+            return value.value if isinstance(value, (VGen, VCoro)) else value
+        if isinstance(dep, VClass):
+            return VInst(dep.module, dep.qualname)
+        if isinstance(dep, VExt):
+            entry = self.entry(dep.qualname)
+            return VKind(entry.returns) if entry is not None and entry.returns else None
+        return None
+
+    # --- blocking operations ----------------------------------------------------------
+    def site_ops(self, fn: _Func, env: tuple = (), depth: int = 0) -> tuple[Op, ...]:
+        """Blocking operations at the sites of `fn`'s own body, given its parameters' values."""
+        key = (fn.module.ir.name, fn.ir.qualname, env)
+        memo = self._ops_memo.get(key)
+        if memo is not None:
+            return memo
+        if key in self._ops_stack or depth > _MAX_DEPTH:
+            self._incomplete = True
+            return ()
+        self._ops_stack.append(key)
+        outer_incomplete = self._incomplete
+        self._incomplete = False
+        try:
+            ops = tuple(self._compute_ops(fn, env, depth))
+        finally:
+            self._ops_stack.pop()
+        if not self._incomplete:
+            self._ops_memo[key] = ops
+        self._incomplete = self._incomplete or outer_incomplete
+        return ops
+
+    def _compute_ops(self, fn: _Func, env: tuple, depth: int) -> Iterator[Op]:
+        scope = _Scope(fn.module, fn, env)
+        sites = fn.module.ir.sites
+        path = fn.module.ir.path
+        for sid in fn.ir.sites:
+            site = sites[sid]
+            op = self._site_op(site, scope, path, depth)
+            if op is not None:
+                yield op
+
+    def _site_op(self, site: ir.Site, scope: _Scope, path: str, depth: int) -> Op | None:
+        ref = (path, site.id)
+        if site.kind == ir.CALL:
+            call = site.expr
+            if not isinstance(call, ir.Call):
+                return None
+            func = self.eval(call.func, scope)
+            if func is None:
+                return None
+            if isinstance(func, VMethod):
+                k = cat.kind(func.kind)
+                if k is None or k.is_async:
+                    return None
+                m = k.methods.get(func.name) or k.other_methods
+                if m is not None and m.effect != cat.NONE:
+                    return Op(ref, m.effect, k.label, k.twin)
+                return None
+            if isinstance(func, VExt):
+                return self._ext_call_op(func.qualname, call, scope, ref)
+            if isinstance(func, VKind):
+                k = cat.kind(func.kind)
+                if k is not None and not k.is_async and k.call_effect != cat.NONE:
+                    return Op(ref, k.call_effect, k.label, k.twin)
+                return None
+            if isinstance(func, VFunc):
+                return self._helper_op(func, call, scope, ref, depth)
+            if isinstance(func, VClass):
+                init = self.find_method(func.module, func.qualname, "__init__")
+                if init is not None:
+                    return self._helper_op(VFunc(init.module.ir.name, init.ir.qualname, VInst(func.module, func.qualname)),
+                                           call, scope, ref, depth)
+            return None
+        if site.kind == ir.ITER:
+            value = self.eval(site.expr, scope)
+            return self._iter_op(value, ref)
+        if site.kind == ir.WITH:
+            value = self.eval(site.expr, scope)
+            if isinstance(value, VKind):
+                k = cat.kind(value.kind)
+                if k is not None and not k.is_async and k.enter_effect != cat.NONE:
+                    return Op(ref, k.enter_effect, k.label, k.twin)
+        return None
+
+    def _iter_op(self, value: Value, ref: SiteRef) -> Op | None:
+        if isinstance(value, VKind):
+            k = cat.kind(value.kind)
+            if k is not None and not k.is_async and k.iter_effect != cat.NONE:
+                return Op(ref, k.iter_effect, k.label, k.twin)
+        return None
+
+    def _ext_call_op(self, q: str, call: ir.Call, scope: _Scope, ref: SiteRef) -> Op | None:
+        entry = self.entry(q)
+        if entry is not None and entry.effect != cat.NONE:
+            label = q.split(".")[0]
+            return Op(ref, entry.effect, label)
+        if q in ("sqlalchemy.inspect", "sqlalchemy.inspection.inspect", "sqlmodel.inspect") and call.args:
+            arg = self.eval(call.args[0], scope)
+            if arg == VKind("sqlalchemy.Engine"):
+                return Op(ref, cat.CONNECT, "SQLAlchemy Engine", "await conn.run_sync(...)")
+        return None
+
+    def builtin_iter_op(self, call: ir.Call, scope: _Scope, ref: SiteRef) -> Op | None:
+        if not call.args:
+            return None
+        return self._iter_op(self.eval(call.args[0], scope), ref)
+
+    def _helper_op(self, func: VFunc, call: ir.Call, scope: _Scope, ref: SiteRef, depth: int) -> Op | None:
+        fn = self.func(func)
+        if fn is None or fn.ir.is_async or fn.ir.is_generator or fn.ir.is_lambda:
+            return None
+        if self.is_offloaded_function(fn):
+            return None
+        env = self.bind_args(fn, func, call, scope)
+        ops = self.site_ops(fn, env, depth + 1)
+        if not ops:
+            return None
+        best = min(ops, key=lambda o: (len(o.chain), o.site[1]))
+        chain = ((best.site, fn.ir.qualname),) + best.chain
+        return Op(ref, best.effect, best.label, best.twin, chain, fn.ir.qualname)
+
+    def is_offloaded_function(self, fn: _Func) -> bool:
+        scope = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
+        for dec in fn.ir.decorators:
+            target = dec.func if isinstance(dec, ir.Call) else dec
+            value = self.eval(target, scope)
+            if isinstance(value, VExt) and (value.qualname in cat.OFFLOAD_DECORATORS
+                                            or value.qualname in self._offload):
+                return True
+        return False
+
+    # --- the questions rules ask ------------------------------------------------------
+    def functions(self) -> Iterator[_Func]:
+        for mod in self.by_path.values():
+            yield from mod.funcs.values()
+
+    def on_loop(self, fn: _Func) -> bool:
+        """Does this function's own body run on the event loop when called by the framework?"""
+        return fn.ir.is_async and not fn.ir.is_lambda
+
+    def loop_ops(self, fn: _Func) -> tuple[Op, ...]:
+        """Blocking operations in the body of an on-loop function (its own params from evidence)."""
+        key = (fn.module.ir.name, fn.ir.qualname)
+        cached = self._loop_ops.get(key)
+        if cached is None:
+            cached = self._loop_ops[key] = self._compute_loop_ops(fn)
+        return cached
+
+    def _compute_loop_ops(self, fn: _Func) -> tuple[Op, ...]:
+        ops = list(self.site_ops(fn, ()))
+        # builtins that iterate (list(query), sorted(cursor)) are not catalogue calls
+        scope = _Scope(fn.module, fn)
+        sites = fn.module.ir.sites
+        seen = {o.site for o in ops}
+        for sid in fn.ir.sites:
+            site = sites[sid]
+            if site.kind != ir.CALL or not isinstance(site.expr, ir.Call):
+                continue
+            f = site.expr.func
+            if isinstance(f, ir.Name) and f.id in _BUILTIN_ITERATORS and self.lookup(f.id, scope) is None:
+                ref = (fn.module.ir.path, sid)
+                if ref not in seen:
+                    op = self.builtin_iter_op(site.expr, scope, ref)
+                    if op is not None:
+                        ops.append(op)
+        return tuple(ops)
+
+    def dependencies(self) -> set[tuple[str, str]]:
+        """Functions used as FastAPI dependencies anywhere in the project."""
+        if self._dependencies is None:
+            deps: set[tuple[str, str]] = set()
+            for mod in self.by_path.values():
+                for site in mod.ir.sites:
+                    call = site.expr
+                    if site.kind != ir.CALL or not isinstance(call, ir.Call):
+                        continue
+                    if not (isinstance(call.func, (ir.Name, ir.Attr))):
+                        continue
+                    scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
+                    func = self.eval(call.func, scope)
+                    if isinstance(func, VExt) and func.qualname in cat.DEPENDS:
+                        target = call.args[0] if call.args else dict(call.kwargs).get("dependency")
+                        dep = self.eval(target, scope) if target is not None else None
+                        if isinstance(dep, VFunc):
+                            deps.add((dep.module, dep.qualname))
+                        elif isinstance(dep, VInst):
+                            call_fn = self.find_method(dep.module, dep.qualname, "__call__")
+                            if call_fn is not None:
+                                deps.add((call_fn.module.ir.name, call_fn.ir.qualname))
+            self._dependencies = deps
+        return self._dependencies
+
+    def routes(self) -> dict[tuple[str, str], str]:
+        """Route handlers -> "METHOD /path" (decorators, add_api_route, router.get(...)(fn))."""
+        if self._routes is None:
+            routes: dict[tuple[str, str], str] = {}
+            for mod in self.by_path.values():
+                for fn in mod.funcs.values():
+                    for dec in fn.ir.decorators:
+                        label = _route_label(dec)
+                        if label:
+                            routes[(mod.ir.name, fn.ir.qualname)] = label
+                            break
+                for site in mod.ir.sites:
+                    call = site.expr
+                    if site.kind != ir.CALL or not isinstance(call, ir.Call):
+                        continue
+                    target = None
+                    label = ""
+                    if isinstance(call.func, ir.Call):
+                        label = _route_label(call.func)
+                        target = call.args[0] if label and call.args else None
+                    elif isinstance(call.func, ir.Attr) and call.func.attr in ("add_api_route", "add_route",
+                                                                            "add_api_websocket_route"):
+                        path = call.args[0] if call.args else dict(call.kwargs).get("path")
+                        target = call.args[1] if len(call.args) > 1 else dict(call.kwargs).get("endpoint")
+                        label = "ROUTE " + (path.value if isinstance(path, ir.Const) else "?")
+                    if target is None:
+                        continue
+                    scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
+                    value = self.eval(target, scope)
+                    if isinstance(value, VFunc):
+                        routes.setdefault((value.module, value.qualname), label)
+            self._routes = routes
+        return self._routes
+
+    def route_of(self, fn: _Func) -> str:
+        return self.routes().get((fn.module.ir.name, fn.ir.qualname), "")
+
+    def is_entry_point(self, fn: _Func) -> bool:
+        key = (fn.module.ir.name, fn.ir.qualname)
+        return key in self.routes() or key in self.dependencies()
+
+
+def _route_label(dec: ir.Expr) -> str:
+    if not isinstance(dec, ir.Call) or not isinstance(dec.func, ir.Attr):
+        return ""
+    method = dec.func.attr
+    if method not in cat.ROUTE_METHODS:
+        return ""
+    path = dec.args[0] if dec.args else dict(dec.kwargs).get("path")
+    if not isinstance(path, ir.Const) or not isinstance(path.value, str):
+        if path is None:
+            return ""
+        shown = "?"
+    else:
+        shown = path.value or "/"
+    verb = {"api_route": "ROUTE", "route": "ROUTE", "websocket": "WEBSOCKET"}.get(method, method.upper())
+    return f"{verb} {shown}"
+
+
+def _parse_dotted(text: str) -> ir.Expr | None:
+    text = text.strip()
+    parts = text.split(".")
+    if not parts or not all(p.isidentifier() for p in parts):
+        return None
+    expr: ir.Expr = ir.Name(parts[0])
+    for p in parts[1:]:
+        expr = ir.Attr(expr, p)
+    return expr
