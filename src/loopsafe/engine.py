@@ -65,9 +65,15 @@ def module_name_for(path: str, known: set[str], src_roots: Sequence[str] = ()) -
                 rel = rel[:-1]
             return ".".join(rel), is_package
     parts = [] if is_package else [stem]
+
+    def has_init(folder: str) -> bool:
+        init = os.path.join(folder, "__init__.py")
+        return init in known or os.path.isfile(init)
+
     while directory:
-        init = os.path.join(directory, "__init__.py")
-        if init not in known and not os.path.isfile(init):
+        # a folder without __init__.py inside a regular package is a namespace
+        # subpackage, still part of the dotted name
+        if not has_init(directory) and not has_init(os.path.dirname(directory)):
             break
         directory, pkg = os.path.split(directory)
         if not pkg:

@@ -89,6 +89,12 @@ class Extractor(cst.CSTVisitor):
         self._conv: dict[int, ir.Expr] = {}
         self._awaited: set[int] = set()
         self._lambda_names: dict[int, str] = {}
+        # source-order clock shared by name uses and bindings (ir.Name.pos, assign order)
+        self._tick = 0
+
+    def _next(self) -> int:
+        self._tick += 1
+        return self._tick
 
     # --- scopes -----------------------------------------------------------------------
     def _func(self) -> _Func | None:
@@ -154,7 +160,8 @@ class Extractor(cst.CSTVisitor):
 
     def _conv_uncached(self, node: cst.CSTNode) -> ir.Expr:
         if isinstance(node, cst.Name):
-            return ir.Name(node.value)
+            self._tick += 1
+            return ir.Name(node.value, self._tick)
         if isinstance(node, cst.Attribute):
             return ir.Attr(self.conv(node.value), node.attr.value)
         if isinstance(node, cst.Call):
@@ -216,19 +223,21 @@ class Extractor(cst.CSTVisitor):
     def _bind(self, target: cst.BaseExpression, value: ir.Expr) -> None:
         fn = self._func()
         top = self.stack[-1] if self.stack else None
+        self._tick += 1
+        order = self._tick
         if isinstance(target, cst.Name):
             name = target.value
             if fn is not None and name not in fn.globals_:
-                fn.assigns.append((name, value))
+                fn.assigns.append((name, value, order))
             elif isinstance(top, _Class):
                 top.attrs.append((name, value))
             else:
-                self.assigns.append((name, value))
+                self.assigns.append((name, value, order))
         elif isinstance(target, cst.Attribute) and isinstance(target.value, cst.Name):
             if fn is not None:
-                fn.assigns.append((f"{target.value.value}.{target.attr.value}", value))
+                fn.assigns.append((f"{target.value.value}.{target.attr.value}", value, order))
             else:
-                self.assigns.append((f"{target.value.value}.{target.attr.value}", value))
+                self.assigns.append((f"{target.value.value}.{target.attr.value}", value, order))
         elif isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:
                 self._bind(element.value, ir.OTHER)
@@ -250,7 +259,7 @@ class Extractor(cst.CSTVisitor):
         fn = self._func()
         if fn is not None:
             # function-local import: bind as an assignment from an absolute name
-            fn.assigns.append((local, ir.Name("<import>" + target)))
+            fn.assigns.append((local, ir.Name("<import>" + target), self._next()))
         else:
             self.imports[local] = target
 
@@ -286,7 +295,7 @@ class Extractor(cst.CSTVisitor):
                                        cls.decorators, cls.parent))
         outer = self._func()
         if outer is not None:
-            outer.assigns.append((node.name.value, ir.Name("<class>" + qual)))
+            outer.assigns.append((node.name.value, ir.Name("<class>" + qual), self._next()))
         return False
 
     def _params(self, params: cst.Parameters) -> tuple[ir.Param, ...]:
@@ -337,7 +346,7 @@ class Extractor(cst.CSTVisitor):
         fn = _Func(qual, node.name.value, is_async, False, decorators, params, class_name, method_type,
                    self._enclosing_func_name(), def_site)
         if returns_ann is not None:
-            fn.assigns.append(("<return-annotation>", returns_ann))
+            fn.assigns.append(("<return-annotation>", returns_ann, -1))
         outer = self._func()
         self.stack.append(fn)
         node.body.visit(self)
@@ -346,7 +355,7 @@ class Extractor(cst.CSTVisitor):
         if isinstance(top, _Class):
             top.methods.append((node.name.value, qual))
         elif outer is not None:
-            outer.assigns.append((node.name.value, ir.FuncRef(qual)))
+            outer.assigns.append((node.name.value, ir.FuncRef(qual), self._next()))
         return False
 
     def _finish(self, fn: _Func) -> None:

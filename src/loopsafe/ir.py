@@ -16,6 +16,8 @@ from typing import Union
 @dataclass(frozen=True, slots=True)
 class Name:
     id: str
+    #: source order of the use (compared with assignment order for a reaching-definition guess)
+    pos: int = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +131,8 @@ class FuncIR:
     class_name: str  # qualname of the class for methods, else ""
     method_type: str  # "instance" | "class" | "static" | ""
     parent: str  # enclosing function qualname, or ""
-    assigns: tuple[tuple[str, Expr], ...]
+    #: (target, value, order): order grows with source position (see Name.pos)
+    assigns: tuple[tuple[str, Expr, int], ...]
     sites: tuple[int, ...]
     returns: tuple[Expr, ...]
     yields: tuple[Expr, ...]
@@ -156,7 +159,7 @@ class ModuleIR:
     is_package: bool
     imports: tuple[tuple[str, str], ...]  # local name -> absolute qualified name
     star_imports: tuple[str, ...]
-    assigns: tuple[tuple[str, Expr], ...]  # module-level
+    assigns: tuple[tuple[str, Expr, int], ...]  # module-level
     functions: tuple[FuncIR, ...]
     classes: tuple[ClassIR, ...]
     sites: tuple[Site, ...]

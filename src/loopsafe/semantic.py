@@ -55,6 +55,10 @@ class VFunc:
     module: str
     qualname: str
     bound: object = None  # the value bound to self/cls for methods
+    #: values of enclosing functions' parameters, as ("^name", value) (decorator wrappers)
+    closure: tuple = ()
+    #: the name the user called, when a decorator replaced the function with a wrapper
+    display: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +117,10 @@ class _Func:
     def __init__(self, fir: ir.FuncIR, module: "_Mod") -> None:
         self.ir = fir
         self.module = module
-        self.assigns: dict[str, list[ir.Expr]] = {}
-        for name, value in fir.assigns:
-            self.assigns.setdefault(name, []).append(value)
+        # name -> [(order, value)], latest first
+        self.assigns: dict[str, list[tuple[int, ir.Expr]]] = {}
+        for name, value, order in reversed(fir.assigns):
+            self.assigns.setdefault(name, []).append((order, value))
         self.params = {p.name: p for p in fir.params}
 
 
@@ -125,7 +130,7 @@ class _Mod:
     def __init__(self, mir: ir.ModuleIR) -> None:
         self.ir = mir
         self.assigns: dict[str, list[ir.Expr]] = {}
-        for name, value in mir.assigns:
+        for name, value, _order in reversed(mir.assigns):
             self.assigns.setdefault(name, []).append(value)
         self.funcs = {f.qualname: _Func(f, self) for f in mir.functions}
         self.classes = {c.qualname: c for c in mir.classes}
@@ -136,7 +141,7 @@ class _Mod:
         for f in self.funcs.values():
             if f.ir.class_name and f.ir.method_type == "instance" and f.ir.params:
                 me = f.ir.params[0].name
-                for name, value in f.ir.assigns:
+                for name, value, _order in f.ir.assigns:
                     if name.startswith(me + "."):
                         self.self_attrs.setdefault(f"{f.ir.class_name}.{name[len(me) + 1:]}", []).append((f, value))
 
@@ -150,20 +155,21 @@ class _Scope:
         self.mod = mod
         self.fn = fn
         self.env = env
-        self.key = (mod.ir.name, fn.ir.qualname if fn else "", env)
+        self.key = (mod.ir.path, fn.ir.qualname if fn else "", env)
 
 
 class ProjectModel:
     def __init__(self, modules: list[ir.ModuleIR], options: Options | None = None) -> None:
         self.options = options or Options()
+        # modules are identified by path: two files can claim one dotted name (scripts in
+        # different folders); the dotted name only serves import resolution
         self.mods: dict[str, _Mod] = {}
-        self.by_path: dict[str, _Mod] = {}
+        self.by_name: dict[str, _Mod] = {}
         for mir in modules:
             mod = _Mod(mir)
-            # two files can claim one module name (scripts in different folders); keep both
-            # reachable by path and let the first one own the name
-            self.mods.setdefault(mir.name, mod)
-            self.by_path[mir.path] = mod
+            self.by_name.setdefault(mir.name, mod)
+            self.mods[mir.path] = mod
+        self.by_path = self.mods
         self._suffix_cache: dict[str, str | None] = {}
         self._eval_memo: dict = {}
         self._in_progress: set = set()
@@ -187,22 +193,22 @@ class ProjectModel:
 
     # --- module lookup ----------------------------------------------------------------
     def find_module(self, name: str, near: str = "") -> _Mod | None:
-        mod = self.mods.get(name)
+        mod = self.by_name.get(name)
         if mod is not None:
             return mod
         if name in self._suffix_cache:
             hit = self._suffix_cache[name]
-            return self.mods.get(hit) if hit else None
+            return self.by_name.get(hit) if hit else None
         # layouts where the importable root is not where __init__.py files say it is
         # (namespace packages, src/ layouts): match on a dotted suffix
-        hits = [m for m in self.mods if m.endswith("." + name) or name.endswith("." + m)]
+        hits = [m for m in self.by_name if m.endswith("." + name) or name.endswith("." + m)]
         if len(hits) > 1 and near:
             head = near.split(".")[0]
             narrowed = [h for h in hits if h.split(".")[0] == head]
             hits = narrowed or hits
         choice = min(hits, key=len) if hits else None
         self._suffix_cache[name] = choice
-        return self.mods.get(choice) if choice else None
+        return self.by_name.get(choice) if choice else None
 
     def entry(self, qualname: str) -> cat.Entry | None:
         return self._extra_entries.get(qualname) or cat.ENTRIES.get(qualname)
@@ -216,7 +222,7 @@ class ProjectModel:
             mod = self.find_module(".".join(parts[:i]), near) if i > 0 else None
             if mod is None:
                 continue
-            value: Value = VMod(mod.ir.name)
+            value: Value = VMod(mod.ir.path)
             for attr in parts[i:]:
                 value = self.get_attr(value, attr, depth + 1)
                 if value is None:
@@ -228,9 +234,9 @@ class ProjectModel:
         if depth > _MAX_DEPTH:
             return None
         if name in mod.funcs and not mod.funcs[name].ir.class_name:
-            return VFunc(mod.ir.name, name)
+            return self.decorated(mod.funcs[name])
         if name in mod.classes:
-            return VClass(mod.ir.name, name)
+            return VClass(mod.ir.path, name)
         if name in mod.assigns:
             return self._eval_name_in_module(mod, name)
         target = mod.imports.get(name)
@@ -248,10 +254,47 @@ class ProjectModel:
             if value is not None:
                 return value
         if mod.ir.is_package:
-            sub = self.mods.get(f"{mod.ir.name}.{name}")
+            sub = self.by_name.get(f"{mod.ir.name}.{name}")
             if sub is not None:
-                return VMod(sub.ir.name)
+                return VMod(sub.ir.path)
         return None
+
+    def decorated(self, fn: _Func) -> Value:
+        """A function as its decorators leave it.
+
+        Unknown decorators (routes, caches, `wraps`) are assumed to keep the function. A
+        project decorator that returns a nested wrapper replaces it: calling the name then
+        runs the wrapper, with the original function bound to the decorator's parameter
+        (`@with_session` opening a session and calling `f(session, ...)`).
+        """
+        value = VFunc(fn.module.ir.path, fn.ir.qualname)
+        if not fn.ir.decorators:
+            return value
+        key = ("decorated", fn.module.ir.path, fn.ir.qualname)
+        if key in self._in_progress:
+            return value
+        self._in_progress.add(key)
+        try:
+            scope = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
+            for dec in reversed(fn.ir.decorators):
+                d = self.eval(dec, scope)
+                if not isinstance(d, VFunc):
+                    continue
+                dfn = self.func(d)
+                if dfn is None or dfn.ir.is_async or dfn.ir.is_generator:
+                    continue
+                params = [p for p in dfn.ir.params if not p.star]
+                if not params:
+                    continue
+                env = tuple(sorted(((params[0].name, value), *((n[1:], v) for n, v in d.closure))))
+                wrapper = self.return_value(dfn, env)
+                if isinstance(wrapper, VFunc) and wrapper.module == dfn.module.ir.path and \
+                        wrapper.qualname.startswith(dfn.ir.qualname + ".<locals>."):
+                    closure = tuple(sorted((("^" + k, v) for k, v in env), key=lambda kv: kv[0]))
+                    value = VFunc(wrapper.module, wrapper.qualname, None, closure, fn.ir.qualname)
+            return value
+        finally:
+            self._in_progress.discard(key)
 
     def _eval_name_in_module(self, mod: _Mod, name: str) -> Value:
         scope = _Scope(mod, None)
@@ -275,27 +318,39 @@ class ProjectModel:
         finally:
             self._in_progress.discard(guard)
 
-    def lookup(self, name: str, scope: _Scope) -> Value:
+    def lookup(self, name: str, scope: _Scope, pos: int = -1) -> Value:
         if name.startswith("<import>"):
             return self.resolve_qualified(name[len("<import>"):], scope.mod.ir.name)
         if name.startswith("<class>"):
-            return VClass(scope.mod.ir.name, name[len("<class>"):])
+            return VClass(scope.mod.ir.path, name[len("<class>"):])
         fn = scope.fn
         while fn is not None:
-            if fn is scope.fn:
-                for pname, pvalue in scope.env:
-                    if pname == name:
-                        return pvalue
+            inner = fn is scope.fn
+            # values the caller bound: own params as "name", enclosing ones as "^name"
+            wanted = name if inner else "^" + name
+            for pname, pvalue in scope.env:
+                if pname == wanted:
+                    return pvalue
             if name in fn.params:
-                value = self.param_value(fn, name, _Scope(fn.module, fn) if fn is not scope.fn else scope)
+                value = self.param_value(fn, name, scope if inner else _Scope(fn.module, fn))
                 if value is not None:
                     return value
-                if fn is scope.fn and fn.assigns.get(name) is None:
+                if inner and fn.assigns.get(name) is None:
                     return None
-            exprs = fn.assigns.get(name)
-            if exprs:
-                s = scope if fn is scope.fn else _Scope(fn.module, fn)
-                value = self._first(s, exprs, name)
+            pairs = fn.assigns.get(name)
+            if pairs:
+                if fn is scope.fn:
+                    s = scope
+                    # reaching definition, approximately: the latest binding before the use
+                    # wins; in loops a later binding may reach, so it is the fallback
+                    before = [e for o, e in pairs if pos < 0 or o < pos]
+                    exprs = before + [e for o, e in pairs if pos >= 0 and o >= pos]
+                    guard = (name, pos)
+                else:
+                    s = _Scope(fn.module, fn, tuple((n[1:], v) for n, v in scope.env if n.startswith("^")))
+                    exprs = [e for _, e in pairs]
+                    guard = name
+                value = self._first(s, exprs, guard)
                 if value is not None:
                     return value
             parent = fn.ir.parent
@@ -320,7 +375,7 @@ class ProjectModel:
     def _eval(self, expr: ir.Expr, scope: _Scope) -> Value:
         t = type(expr)
         if t is ir.Name:
-            return self.lookup(expr.id, scope)
+            return self.lookup(expr.id, scope, expr.pos)
         if t is ir.Attr:
             base = self.eval(expr.value, scope)
             return self.get_attr(base, expr.attr) if base is not None else None
@@ -366,7 +421,7 @@ class ProjectModel:
                     return value
             return None
         if t is ir.FuncRef:
-            return VFunc(scope.mod.ir.name, expr.qualname)
+            return VFunc(scope.mod.ir.path, expr.qualname)
         return None
 
     def get_attr(self, base: Value, attr: str, depth: int = 0) -> Value:
@@ -381,7 +436,7 @@ class ProjectModel:
             fn = self.find_method(base.module, base.qualname, attr)
             if fn is not None:
                 bound = base if fn.ir.method_type == "class" else None
-                return VFunc(fn.module.ir.name, fn.ir.qualname, bound)
+                return VFunc(fn.module.ir.path, fn.ir.qualname, bound)
             value = self.class_attr(base.module, base.qualname, attr)
             if value is not None:
                 return value
@@ -391,9 +446,9 @@ class ProjectModel:
             fn = self.find_method(base.module, base.qualname, attr)
             if fn is not None:
                 if fn.ir.method_type == "static":
-                    return VFunc(fn.module.ir.name, fn.ir.qualname)
+                    return VFunc(fn.module.ir.path, fn.ir.qualname)
                 bound = VClass(base.module, base.qualname) if fn.ir.method_type == "class" else base
-                return VFunc(fn.module.ir.name, fn.ir.qualname, bound)
+                return VFunc(fn.module.ir.path, fn.ir.qualname, bound)
             value = self.instance_attr(base.module, base.qualname, attr)
             if value is not None:
                 return value
@@ -525,13 +580,13 @@ class ProjectModel:
     def bind_args(self, fn: _Func, ref: VFunc, call: ir.Call | None, scope: _Scope | None) -> tuple:
         """Values of a callee's parameters that the call site knows (only known ones)."""
         params = [p for p in fn.ir.params if not p.star]
-        env: list[tuple[str, Value]] = []
+        env: list[tuple[str, Value]] = list(ref.closure)
         if fn.ir.method_type in ("instance", "class") and params:
             if ref.bound is not None:
                 env.append((params[0].name, ref.bound))
                 params = params[1:]
             elif fn.ir.method_type == "class":
-                env.append((params[0].name, VClass(fn.module.ir.name, fn.ir.class_name)))
+                env.append((params[0].name, VClass(fn.module.ir.path, fn.ir.class_name)))
                 params = params[1:]
         if call is None or scope is None:
             return tuple(env)
@@ -551,7 +606,7 @@ class ProjectModel:
         scope = _Scope(fn.module, fn, env)
         ann = fn.assigns.get("<return-annotation>")
         if ann:
-            value = self.annotation_value(ann[0], scope)
+            value = self.annotation_value(ann[0][1], scope)
             if value is not None:
                 return value
         exprs = fn.ir.yields if fn.ir.is_generator else fn.ir.returns
@@ -563,9 +618,9 @@ class ProjectModel:
         params = fn.ir.params
         if fn.ir.class_name and params and params[0].name == name:
             if fn.ir.method_type == "instance":
-                return VInst(fn.module.ir.name, fn.ir.class_name)
+                return VInst(fn.module.ir.path, fn.ir.class_name)
             if fn.ir.method_type == "class":
-                return VClass(fn.module.ir.name, fn.ir.class_name)
+                return VClass(fn.module.ir.path, fn.ir.class_name)
         outer = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
         if param.annotation is not None:
             value = self.annotation_value(param.annotation, outer)
@@ -685,7 +740,7 @@ class ProjectModel:
     # --- blocking operations ----------------------------------------------------------
     def site_ops(self, fn: _Func, env: tuple = (), depth: int = 0) -> tuple[Op, ...]:
         """Blocking operations at the sites of `fn`'s own body, given its parameters' values."""
-        key = (fn.module.ir.name, fn.ir.qualname, env)
+        key = (fn.module.ir.path, fn.ir.qualname, env)
         memo = self._ops_memo.get(key)
         if memo is not None:
             return memo
@@ -743,7 +798,7 @@ class ProjectModel:
             if isinstance(func, VClass):
                 init = self.find_method(func.module, func.qualname, "__init__")
                 if init is not None:
-                    return self._helper_op(VFunc(init.module.ir.name, init.ir.qualname, VInst(func.module, func.qualname)),
+                    return self._helper_op(VFunc(init.module.ir.path, init.ir.qualname, VInst(func.module, func.qualname)),
                                            call, scope, ref, depth)
             return None
         if site.kind == ir.ITER:
@@ -792,7 +847,7 @@ class ProjectModel:
             return None
         best = min(ops, key=lambda o: (len(o.chain), o.site[1]))
         chain = ((best.site, fn.ir.qualname),) + best.chain
-        return Op(ref, best.effect, best.label, best.twin, chain, fn.ir.qualname)
+        return Op(ref, best.effect, best.label, best.twin, chain, func.display or fn.ir.qualname)
 
     def is_offloaded_function(self, fn: _Func) -> bool:
         scope = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
@@ -815,7 +870,7 @@ class ProjectModel:
 
     def loop_ops(self, fn: _Func) -> tuple[Op, ...]:
         """Blocking operations in the body of an on-loop function (its own params from evidence)."""
-        key = (fn.module.ir.name, fn.ir.qualname)
+        key = (fn.module.ir.path, fn.ir.qualname)
         cached = self._loop_ops.get(key)
         if cached is None:
             cached = self._loop_ops[key] = self._compute_loop_ops(fn)
@@ -861,7 +916,7 @@ class ProjectModel:
                         elif isinstance(dep, VInst):
                             call_fn = self.find_method(dep.module, dep.qualname, "__call__")
                             if call_fn is not None:
-                                deps.add((call_fn.module.ir.name, call_fn.ir.qualname))
+                                deps.add((call_fn.module.ir.path, call_fn.ir.qualname))
             self._dependencies = deps
         return self._dependencies
 
@@ -874,7 +929,7 @@ class ProjectModel:
                     for dec in fn.ir.decorators:
                         label = _route_label(dec)
                         if label:
-                            routes[(mod.ir.name, fn.ir.qualname)] = label
+                            routes[(mod.ir.path, fn.ir.qualname)] = label
                             break
                 for site in mod.ir.sites:
                     call = site.expr
@@ -900,10 +955,10 @@ class ProjectModel:
         return self._routes
 
     def route_of(self, fn: _Func) -> str:
-        return self.routes().get((fn.module.ir.name, fn.ir.qualname), "")
+        return self.routes().get((fn.module.ir.path, fn.ir.qualname), "")
 
     def is_entry_point(self, fn: _Func) -> bool:
-        key = (fn.module.ir.name, fn.ir.qualname)
+        key = (fn.module.ir.path, fn.ir.qualname)
         return key in self.routes() or key in self.dependencies()
 
 
