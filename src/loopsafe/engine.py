@@ -104,9 +104,8 @@ def _parse(source: SourceFile, name: str, is_package: bool) -> _Parsed | ParseEr
     return _Parsed(source, extracted)
 
 
-def check_files(files: Sequence[SourceFile], options: Options, root: str = ".") -> Report:
-    codes = selected_codes(options)
-    rules: list[Rule] = [r() for r in ALL_RULES if r.code in codes]
+def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".") -> tuple[dict[str, "_Parsed"], list[ParseError]]:
+    """Parse and summarise every file once; files that fail become ParseErrors."""
     abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
     known = {os.path.normpath(p) for p in abspaths.values()}
     parsed: dict[str, _Parsed] = {}
@@ -118,9 +117,30 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".") 
             errors.append(result)
         else:
             parsed[source.path] = result
-    model = ProjectModel([p.extracted.ir for p in parsed.values()], options)
-    findings = _Reporter(parsed).findings(rules, model)
-    return Report(tuple(sorted(findings, key=Finding.sort_key)), tuple(errors), len(files))
+    return parsed, errors
+
+
+def build_model(parsed: dict[str, "_Parsed"], options: Options) -> ProjectModel:
+    return ProjectModel([p.extracted.ir for p in parsed.values()], options)
+
+
+def run_rules(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options,
+              focus: Iterable[str] | None = None) -> list[Finding]:
+    """Findings of the selected rules; with `focus`, only those located in these paths."""
+    codes = selected_codes(options)
+    rules: list[Rule] = [r() for r in ALL_RULES if r.code in codes]
+    model.focus = set(focus) if focus is not None else None
+    try:
+        return sorted(_Reporter(parsed).findings(rules, model), key=Finding.sort_key)
+    finally:
+        model.focus = None
+
+
+def check_files(files: Sequence[SourceFile], options: Options, root: str = ".") -> Report:
+    parsed, errors = parse_files(files, options, root)
+    model = build_model(parsed, options)
+    findings = run_rules(parsed, model, options)
+    return Report(tuple(findings), tuple(errors), len(files))
 
 
 def check_source(text: str, path: str = "<stdin>", options: Options | None = None) -> Report:

@@ -189,6 +189,8 @@ class ProjectModel:
         self._offload = cat.OFFLOAD_WRAPPERS | frozenset(self.options.offload_wrappers)
         self._dependencies: set | None = None
         self._loop_ops: dict = {}
+        #: paths whose findings are wanted (flake8 asks one file at a time); None: all
+        self.focus: set[str] | None = None
         self._routes: dict | None = None
 
     # --- module lookup ----------------------------------------------------------------
@@ -861,8 +863,10 @@ class ProjectModel:
 
     # --- the questions rules ask ------------------------------------------------------
     def functions(self) -> Iterator[_Func]:
-        for mod in self.by_path.values():
-            yield from mod.funcs.values()
+        """Functions whose findings are wanted (all, or those of the focus files)."""
+        for path, mod in self.by_path.items():
+            if self.focus is None or path in self.focus:
+                yield from mod.funcs.values()
 
     def on_loop(self, fn: _Func) -> bool:
         """Does this function's own body run on the event loop when called by the framework?"""

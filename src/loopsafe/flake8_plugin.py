@@ -1,0 +1,110 @@
+"""flake8 adapter (entry point `LOO`): loopsafe's findings for the file flake8 is checking.
+
+Cross-module findings need the whole project, so the first file a process sees builds the
+project (found by walking up to `pyproject.toml`/`.git`) once, and every later file of
+that process reuses it. Each flake8 job (`-j`) is its own process with its own copy, so
+nothing is shared across processes. The file's own text always comes from `lines`
+(flake8 may be reading stdin), never from disk.
+
+Importing this module is cheap: libcst, click and rich are imported only when a file is
+actually checked.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Any, ClassVar, Iterator
+
+from loopsafe import __version__
+
+_PROJECTS: dict[tuple, "_Project"] = {}
+
+
+class _Project:
+    def __init__(self, root: str, config: str | None) -> None:
+        from pathlib import Path
+
+        from loopsafe import config as cfg
+        from loopsafe import discovery, engine
+
+        settings = cfg.resolve_settings([root], cwd=Path(root),
+                                        config_file=Path(config) if config else None)
+        self.options = settings.options
+        self.settings = settings
+        found = discovery.discover([root], settings.discovery, cwd=root)
+        sources, _errors = discovery.read_sources(found.files, root)
+        # key files by absolute path: flake8 names files relative to its own cwd
+        self.sources = {os.path.abspath(s.abspath or os.path.join(root, s.path)): s for s in sources}
+        self.root = root
+        self.files = [type(s)(path=p, text=s.text, abspath=p) for p, s in self.sources.items()]
+        self.parsed, _ = engine.parse_files(self.files, self.options, root)
+        self.model = engine.build_model(self.parsed, self.options)
+
+    def findings(self, path: str, text: str) -> list:
+        from loopsafe import engine
+        from loopsafe.model import SourceFile
+
+        known = self.sources.get(path)
+        if known is not None and known.text == text:
+            return engine.run_rules(self.parsed, self.model, self.options, focus=[path])
+        # an edited or unknown file (stdin, outside the project): re-analyse with it swapped in
+        files = [f for f in self.files if f.path != path] + [SourceFile(path, text, path)]
+        parsed, _ = engine.parse_files(files, self.options, self.root)
+        if path not in parsed:
+            return []
+        model = engine.build_model(parsed, self.options)
+        return engine.run_rules(parsed, model, self.options, focus=[path])
+
+
+def _project_root(filename: str) -> str:
+    directory = os.path.dirname(os.path.abspath(filename))
+    probe = directory
+    while True:
+        if os.path.exists(os.path.join(probe, "pyproject.toml")) or os.path.exists(os.path.join(probe, ".git")):
+            return probe
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            return directory
+        probe = parent
+
+
+class Plugin:
+    name = "loopsafe"
+    version = __version__
+    config: ClassVar[str | None] = None
+
+    def __init__(self, tree: Any, filename: str, lines: list[str]) -> None:
+        self.filename = filename
+        self.lines = lines
+
+    @classmethod
+    def add_options(cls, manager: Any) -> None:
+        manager.add_option(
+            "--loopsafe-config", default=None, parse_from_config=True,
+            help="pyproject.toml whose [tool.loopsafe] table configures loopsafe (default: the nearest one)",
+        )
+
+    @classmethod
+    def parse_options(cls, options: Any) -> None:
+        cls.config = getattr(options, "loopsafe_config", None)
+
+    def run(self) -> Iterator[tuple[int, int, str, type]]:
+        try:
+            results = list(self._findings())
+        except Exception as exc:  # noqa: BLE001 - a raising plugin makes flake8 print nothing at all
+            print(f"loopsafe: internal error on {self.filename}: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return
+        for finding in results:
+            yield finding.line, finding.column - 1, f"{finding.code} {finding.message}", type(self)
+
+    def _findings(self) -> list:
+        if self.filename in ("-", "stdin"):
+            path = os.path.abspath("stdin.py")
+        else:
+            path = os.path.abspath(self.filename)
+        root = _project_root(path)
+        key = (root, self.config)
+        project = _PROJECTS.get(key)
+        if project is None:
+            project = _PROJECTS[key] = _Project(root, self.config)
+        return project.findings(path, "".join(self.lines))
