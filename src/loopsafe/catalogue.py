@@ -29,6 +29,8 @@ NONE = "none"
 class Method:
     effect: str = NONE
     returns: str | None = None
+    #: kind returned instead when the call passes a name (`conn.cursor("x")`: server-side cursor)
+    named_returns: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +44,12 @@ class Kind:
     other_methods: Method | None = None
     #: kind of a plain attribute not listed as a method (pymongo client.db -> Database)
     attr_kind: str | None = None
-    #: kind of `obj[...]`, and its effect
+    #: kind of `obj[i]`, and its effect
     item_kind: str | None = None
     item_effect: str = NONE
+    #: `obj[a:b]`: its effect, and the kind it gives (Django and PyMongo slices stay lazy)
+    slice_effect: str = NONE
+    slice_kind: str | None = None
     #: does iterating (`for`, `list()`, comprehension) do I/O?
     iter_effect: str = NONE
     #: kind of `obj(...)` (a factory) and the effect of calling it
@@ -129,7 +134,7 @@ _kind(Kind("sqlalchemy.Query", "SQLAlchemy Query",
                ("subquery cte exists statement union union_all", _m()),
                ("all first one one_or_none scalar count get update delete paginate", _m(IO)),
            ),
-           iter_effect=IO, item_effect=IO, twin="select() with await session.scalars(...)"))
+           iter_effect=IO, item_effect=IO, slice_effect=IO, twin="select() with await session.scalars(...)"))
 _kind(Kind("sqlalchemy.Result", "SQLAlchemy Result",
            methods=_methods(("scalars mappings columns tuples unique", _m(NONE, "sqlalchemy.Result")))))
 _kind(Kind("sqlalchemy.Engine", "SQLAlchemy Engine",
@@ -142,8 +147,9 @@ _kind(Kind("sqlalchemy.Engine", "SQLAlchemy Engine",
 _kind(Kind("sqlalchemy.Connection", "SQLAlchemy Connection",
            methods=_methods(
                ("execute exec_driver_sql scalars", _m(IO, "sqlalchemy.Result")),
-               ("scalar commit rollback begin_nested get_isolation_level", _m(IO)),
-               ("begin in_transaction get_transaction close invalidate detach", _m()),
+               # close() returns the connection to the pool, which rolls back (reset on return)
+               ("scalar commit rollback begin_nested get_isolation_level close", _m(IO)),
+               ("begin in_transaction get_transaction invalidate detach", _m()),
            ),
            twin="AsyncConnection (await conn.execute(...))"))
 _kind(Kind("sqlalchemy.Inspector", "SQLAlchemy Inspector", other_methods=_m(IO),
@@ -183,7 +189,7 @@ _kind(Kind("sqlite3.Cursor", "sqlite3 cursor",
 # --- psycopg2 --------------------------------------------------------------------------
 _kind(Kind("psycopg2.Connection", "psycopg2 connection",
            methods=_methods(
-               ("cursor", _m(NONE, "psycopg2.Cursor")),
+               ("cursor", Method(NONE, "psycopg2.Cursor", named_returns="psycopg2.ServerCursor")),
                ("commit rollback set_client_encoding reset lobject cancel set_isolation_level", _m(IO)),
                ("close autocommit set_session get_transaction_status get_backend_pid poll", _m()),
            ),
@@ -192,6 +198,10 @@ _kind(Kind("psycopg2.Cursor", "psycopg2 cursor",
            methods=_methods(("execute executemany callproc copy_from copy_to copy_expert", _m(IO)),
                             ("fetchone fetchmany fetchall mogrify close", _m())),
            enter_kind="psycopg2.Cursor", twin="asyncpg or psycopg 3 AsyncCursor"))
+_kind(Kind("psycopg2.ServerCursor", "psycopg2 named (server-side) cursor",
+           methods=_methods(("execute executemany callproc fetchone fetchmany fetchall scroll close", _m(IO)),
+                            ("mogrify", _m())),
+           iter_effect=IO, enter_kind="psycopg2.ServerCursor", twin="asyncpg cursors or psycopg 3 AsyncServerCursor"))
 _kind(Kind("psycopg2.Pool", "psycopg2 connection pool",
            methods=_methods(("getconn", _m(CONNECT, "psycopg2.Connection")), ("putconn closeall", _m()))))
 
@@ -200,7 +210,7 @@ _kind(Kind("psycopg.Connection", "psycopg connection",
            methods=_methods(
                ("execute", _m(IO, "psycopg.Cursor")),
                ("commit rollback cancel notifies", _m(IO)),
-               ("cursor", _m(NONE, "psycopg.Cursor")),
+               ("cursor", Method(NONE, "psycopg.Cursor", named_returns="psycopg.ServerCursor")),
                ("transaction", _m(NONE, "psycopg.Transaction")),
                ("close", _m()),
            ),
@@ -210,6 +220,9 @@ _kind(Kind("psycopg.Cursor", "psycopg cursor",
            methods=_methods(("execute executemany copy", _m(IO, "psycopg.Cursor")),
                             ("fetchone fetchmany fetchall mogrify close", _m())),
            enter_kind="psycopg.Cursor", twin="psycopg.AsyncCursor"))
+_kind(Kind("psycopg.ServerCursor", "psycopg server-side cursor",
+           methods=_methods(("execute executemany fetchone fetchmany fetchall scroll close", _m(IO))),
+           iter_effect=IO, enter_kind="psycopg.ServerCursor", twin="psycopg.AsyncServerCursor"))
 _kind(Kind("psycopg.Pool", "psycopg_pool ConnectionPool",
            methods=_methods(("getconn wait check drain", _m(IO)),
                             ("connection", _m(NONE, "psycopg.PoolConnection"))),
@@ -267,7 +280,8 @@ _kind(Kind("pymongo.Cursor", "PyMongo Cursor",
                ("sort limit skip batch_size hint max_time_ms where collation comment clone rewind", _m(NONE, "pymongo.Cursor")),
                ("next to_list explain distinct", _m(IO)),
            ),
-           iter_effect=IO, item_effect=IO, twin="pymongo.AsyncMongoClient (async for / to_list)"))
+           iter_effect=IO, item_effect=IO, slice_kind="pymongo.Cursor",
+           twin="pymongo.AsyncMongoClient (async for / to_list)"))
 _kind(Kind("pymongo.AsyncClient", "async MongoDB client", is_async=True,
            attr_kind="pymongo.AsyncDatabase", item_kind="pymongo.AsyncDatabase"))
 _kind(Kind("pymongo.AsyncDatabase", "async MongoDB database", is_async=True,
@@ -311,7 +325,7 @@ _kind(Kind("peewee.Query", "peewee query",
                ("execute get get_or_none first peek scalar count exists", _m(IO)),
                ("iterator", _m(IO, "peewee.Rows")),
            ),
-           iter_effect=IO, item_effect=IO, twin="playhouse.pwasyncio (await db.list(query))"))
+           iter_effect=IO, item_effect=IO, slice_effect=IO, twin="playhouse.pwasyncio (await db.list(query))"))
 _kind(Kind("peewee.Rows", "peewee result iterator"))
 _kind(Kind("peewee.ModelClass", "peewee model",
            methods=_methods(
@@ -348,7 +362,8 @@ _DJANGO_IO = (
 _kind(Kind("django.QuerySet", "Django QuerySet",
            methods=_methods((_DJANGO_QS_BUILDERS, _m(NONE, "django.QuerySet")), (_DJANGO_IO, _m(IO)),
                             ("iterator", _m(NONE, "django.Rows"))),
-           iter_effect=IO, twin="the a-prefixed async API (await qs.aget(...), async for)"))
+           iter_effect=IO, item_effect=IO, slice_kind="django.QuerySet",
+           twin="the a-prefixed async API (await qs.aget(...), async for)"))
 _kind(Kind("django.Rows", "Django QuerySet iterator", iter_effect=IO))
 _kind(Kind("django.ModelClass", "Django model",
            methods=_methods(),
@@ -473,6 +488,10 @@ _entry("django.shortcuts.get_object_or_404 django.shortcuts.get_list_or_404 "
        "django.db.models.prefetch_related_objects django.contrib.auth.authenticate "
        "django.contrib.auth.login django.contrib.auth.logout django.contrib.auth.get_user", Entry(effect=IO))
 _entry("django.db.transaction.atomic", Entry(returns="django.Atomic"))
+
+#: methods that do I/O on whatever receiver when given a sync engine/connection (bind)
+BIND_METHODS = frozenset({"create_all", "drop_all", "reflect"})
+BIND_KINDS = frozenset({"sqlalchemy.Engine", "sqlalchemy.Connection"})
 
 # --- offloading ------------------------------------------------------------------------
 

@@ -192,7 +192,7 @@ class Extractor(cst.CSTVisitor):
                 if isinstance(element.slice, cst.Index):
                     index.append(self.conv(element.slice.value))
                 else:
-                    index.append(ir.OTHER)
+                    index.append(ir.Slice())
             return ir.Sub(self.conv(node.value), tuple(index))
         if isinstance(node, cst.SimpleString):
             try:
@@ -410,6 +410,12 @@ class Extractor(cst.CSTVisitor):
         self._bind(node.target, self.conv(node.annotation.annotation))
         if node.value is not None:
             self._bind(node.target, self.conv(node.value))
+        return True
+
+    def visit_Subscript(self, node: cst.Subscript) -> bool:
+        # `query[i]` / `query[a:b]` run some queries; only sites inside functions matter
+        if self._func() is not None:
+            self._new_site(ir.SUB, node, self.conv(node))
         return True
 
     def visit_Call(self, node: cst.Call) -> bool:

@@ -85,13 +85,18 @@ class FuncRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Slice:
+    """`a:b` inside a subscript."""
+
+
+@dataclass(frozen=True, slots=True)
 class Other:
     pass
 
 
 OTHER = Other()
 
-Expr = Union[Name, Attr, Call, Sub, Await, Const, Seq, Union_, Enter, IterOf, FuncRef, Other]
+Expr = Union[Name, Attr, Call, Sub, Await, Const, Seq, Union_, Enter, IterOf, FuncRef, Slice, Other]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +111,7 @@ class Param:
 CALL = "call"
 ITER = "iter"
 WITH = "with"
+SUB = "sub"
 DEF = "def"
 
 

@@ -392,8 +392,9 @@ class ProjectModel:
             base = self.eval(expr.value, scope)
             if isinstance(base, VKind):
                 k = cat.kind(base.kind)
-                if k is not None and k.item_kind:
-                    return VKind(k.item_kind)
+                if k is not None:
+                    got = k.slice_kind if _is_slice(expr) else k.item_kind
+                    return VKind(got) if got else None
             return None
         if t is ir.Enter:
             value = self.eval(expr.value, scope)
@@ -556,6 +557,8 @@ class ProjectModel:
         if isinstance(func, VMethod):
             k = cat.kind(func.kind)
             m = k.methods.get(func.name) or k.other_methods if k else None
+            if m is not None and m.named_returns and (call.args or any(n == "name" for n, _ in call.kwargs)):
+                return VKind(m.named_returns)
             return VKind(m.returns) if m is not None and m.returns else None
         if isinstance(func, VKind):
             k = cat.kind(func.kind)
@@ -779,7 +782,7 @@ class ProjectModel:
                 return None
             func = self.eval(call.func, scope)
             if func is None:
-                return None
+                return self._bind_op(call, scope, ref)
             if isinstance(func, VMethod):
                 k = cat.kind(func.kind)
                 if k is None or k.is_async:
@@ -806,6 +809,16 @@ class ProjectModel:
         if site.kind == ir.ITER:
             value = self.eval(site.expr, scope)
             return self._iter_op(value, ref)
+        if site.kind == ir.SUB:
+            sub = site.expr
+            value = self.eval(sub.value, scope) if isinstance(sub, ir.Sub) else None
+            if isinstance(value, VKind):
+                k = cat.kind(value.kind)
+                if k is not None and not k.is_async:
+                    effect = k.slice_effect if _is_slice(sub) else k.item_effect
+                    if effect != cat.NONE:
+                        return Op(ref, effect, k.label, k.twin)
+            return None
         if site.kind == ir.WITH:
             value = self.eval(site.expr, scope)
             if isinstance(value, VKind):
@@ -826,10 +839,16 @@ class ProjectModel:
         if entry is not None and entry.effect != cat.NONE:
             label = q.split(".")[0]
             return Op(ref, entry.effect, label)
-        if q in ("sqlalchemy.inspect", "sqlalchemy.inspection.inspect", "sqlmodel.inspect") and call.args:
-            arg = self.eval(call.args[0], scope)
-            if arg == VKind("sqlalchemy.Engine"):
-                return Op(ref, cat.CONNECT, "SQLAlchemy Engine", "await conn.run_sync(...)")
+        return self._bind_op(call, scope, ref)
+
+    def _bind_op(self, call: ir.Call, scope: _Scope, ref: SiteRef) -> Op | None:
+        """`metadata.create_all(engine)`: I/O because of the engine it is given."""
+        if not (isinstance(call.func, ir.Attr) and call.func.attr in cat.BIND_METHODS):
+            return None
+        for arg in (*call.args, *(v for k, v in call.kwargs if k == "bind")):
+            value = self.eval(arg, scope)
+            if isinstance(value, VKind) and value.kind in cat.BIND_KINDS:
+                return Op(ref, cat.IO, "SQLAlchemy MetaData", "await conn.run_sync(metadata.create_all)")
         return None
 
     def builtin_iter_op(self, call: ir.Call, scope: _Scope, ref: SiteRef) -> Op | None:
@@ -981,6 +1000,10 @@ def _route_label(dec: ir.Expr) -> str:
         shown = path.value or "/"
     verb = {"api_route": "ROUTE", "route": "ROUTE", "websocket": "WEBSOCKET"}.get(method, method.upper())
     return f"{verb} {shown}"
+
+
+def _is_slice(sub: ir.Sub) -> bool:
+    return any(isinstance(i, ir.Slice) for i in sub.index)
 
 
 def _parse_dotted(text: str) -> ir.Expr | None:

@@ -1,0 +1,394 @@
+"""Turning a :class:`~loopsafe.model.Report` into what the user reads.
+
+This is the only module that imports rich. Every formatter is a pure function of its
+arguments (findings, source texts, the current directory): nothing here reads files,
+looks at the environment or decides exit codes, except :func:`use_color` and
+:func:`make_console`, which exist precisely to make that one decision in one place.
+
+Formats
+-------
+``full``
+    For each finding: ``path:line:col: CODE message``, the offending source line with a
+    caret underline (first line only for a multi-line range), ``help: <fix title>``, the
+    chain from the call site down to the blocking operation, and the route that reaches
+    it. Then parse errors as ``path:line:col: E999 ...`` and a summary.
+``concise``
+    One ``path:line:col: CODE message`` line per finding, parse errors, and the summary.
+``json``
+    A stable array, one object per finding, sorted by path, line, column and code::
+
+        [
+          {
+            "code": "LOOP101",                 # rule code
+            "message": "...",                  # the finding's message
+            "path": "app/api.py",              # relative to the current directory when
+                                               # below it, else absolute; "/" separators
+            "line": 12, "column": 5,           # 1-based start
+            "end_line": 12, "end_column": 31,  # 1-based end, column exclusive
+            "fix_title": "...",                # one-line fix hint
+            "chain": [                         # call site -> blocking operation, may be []
+              {"path": "app/crud.py", "line": 20, "function": "get_users"}
+            ]
+          }
+        ]
+
+    These keys, and only these, are part of the contract (:data:`JSON_SCHEMA` states it
+    formally; ``tests/test_render.py`` pins it). Parse errors are *not* in the array: a
+    consumer reading stdout gets findings only, and the CLI writes parse errors to stderr.
+
+Colour is used only when writing to a terminal, never when ``NO_COLOR`` is set, and always
+when ``FORCE_COLOR`` is set (see https://no-color.org and https://force-color.org).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections import Counter
+from typing import IO, Any, Mapping, Sequence
+
+from rich.cells import cell_len
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.text import Text
+
+from loopsafe.discovery import display_path
+from loopsafe.model import Finding, Frame, ParseError, Report
+
+OUTPUT_FORMATS = ("full", "concise", "json")
+
+#: the code shown for files that could not be read, decoded or parsed
+PARSE_ERROR_CODE = "E999"
+
+TAB_WIDTH = 4
+
+STYLE_PATH = "bold"
+STYLE_CODE = "bold red"
+STYLE_GUTTER = "blue"
+STYLE_CARET = "bold red"
+STYLE_HELP = "cyan"
+STYLE_TRAIL = "dim"
+
+JSON_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "array",
+    "items": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "code", "message", "path", "line", "column", "end_line", "end_column", "fix_title", "chain",
+        ],
+        "properties": {
+            "code": {"type": "string", "pattern": "^[A-Z]+[0-9]+$"},
+            "message": {"type": "string"},
+            "path": {"type": "string"},
+            "line": {"type": "integer", "minimum": 1},
+            "column": {"type": "integer", "minimum": 1},
+            "end_line": {"type": "integer", "minimum": 1},
+            "end_column": {"type": "integer", "minimum": 1},
+            "fix_title": {"type": "string"},
+            "chain": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["path", "line", "function"],
+                    "properties": {
+                        "path": {"type": "string"},
+                        "line": {"type": "integer", "minimum": 1},
+                        "function": {"type": "string"},
+                    },
+                },
+            },
+        },
+    },
+}
+
+
+# --------------------------------------------------------------------------- consoles
+
+
+def use_color(stream: IO[str], environ: Mapping[str, str] | None = None) -> bool:
+    """Whether to colour output written to *stream*: NO_COLOR, then FORCE_COLOR, then TTY."""
+    env = os.environ if environ is None else environ
+    if env.get("NO_COLOR", ""):
+        return False
+    if env.get("FORCE_COLOR", ""):
+        return True
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # a closed stream
+        return False
+
+
+def make_console(stream: IO[str], *, color: bool | None = None, width: int | None = None) -> Console:
+    """A console for *stream*; with colour off it emits no escape sequences at all."""
+    if color is None:
+        color = use_color(stream)
+    console = Console(
+        file=stream,
+        color_system="auto" if color else None,
+        force_terminal=color,
+        no_color=not color,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        width=width,
+        legacy_windows=False,
+    )
+    if color and console.color_system is None:
+        # FORCE_COLOR with TERM=dumb or unset: the user asked for colour, give the basic palette
+        console = Console(
+            file=stream, color_system="standard", force_terminal=True, highlight=False,
+            markup=False, emoji=False, width=width, legacy_windows=False,
+        )
+    return console
+
+
+def emit(console: Console, text: Text) -> None:
+    """Print *text* verbatim: no wrapping at the console width, no markup, no highlighting."""
+    if text.plain:
+        console.print(text, soft_wrap=True, end="" if text.plain.endswith("\n") else "\n")
+
+
+def print_markdown(console: Console, markdown: str) -> None:
+    console.print(Markdown(markdown))
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def _printable(text: str) -> str:
+    """Make control characters visible, one cell each, so carets stay aligned.
+
+    Source text is untrusted: an escape sequence inside a string literal must not reach
+    the user's terminal.
+    """
+    return _CONTROL.sub(lambda m: chr(0x2400 + ord(m.group())) if m.group() != "\x7f" else "\u2421", text)
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+class SourceLines:
+    """Lines of the checked files, split the way the Python tokenizer splits them.
+
+    ``str.splitlines`` would also break on form feeds and Unicode separators, which Python
+    does not count as line ends, and shift every line number after them.
+    """
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self._sources = sources
+        self._lines: dict[str, list[str]] = {}
+
+    def line(self, path: str, number: int) -> str | None:
+        lines = self._lines.get(path)
+        if lines is None:
+            text = self._sources.get(path)
+            if text is None:
+                return None
+            lines = self._lines[path] = _LINE_BREAK.split(text)
+        if 1 <= number <= len(lines):
+            return lines[number - 1]
+        return None
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+def _sorted(findings: Sequence[Finding]) -> list[Finding]:
+    return sorted(findings, key=Finding.sort_key)
+
+
+def _sorted_errors(errors: Sequence[ParseError]) -> list[ParseError]:
+    return sorted(errors, key=lambda e: (e.path, e.line, e.column, e.message))
+
+
+def _location(path: str, line: int, column: int) -> Text:
+    return Text.assemble((f"{_printable(path)}:{line}:{column}:", STYLE_PATH))
+
+
+def _header(finding: Finding) -> Text:
+    return Text.assemble(
+        _location(finding.path, finding.line, finding.column),
+        " ",
+        (finding.code, STYLE_CODE),
+        " ",
+        _printable(finding.message),
+    )
+
+
+def _parse_error_line(error: ParseError) -> Text:
+    return Text.assemble(
+        _location(error.path, error.line, error.column),
+        " ",
+        (PARSE_ERROR_CODE, STYLE_CODE),
+        " ",
+        _printable(error.message),
+    )
+
+
+def _snippet(finding: Finding, source: str) -> Text:
+    """The source line with the finding's range underlined, behind a line-number gutter."""
+    source = source.rstrip()
+    start = min(max(finding.column - 1, 0), len(source))
+    if finding.end_line == finding.line:
+        end = min(max(finding.end_column - 1, start), len(source))
+    else:
+        end = len(source)  # multi-line: underline to the end of the first line
+    shown = _printable(source).expandtabs(TAB_WIDTH)
+    # Measure the expanded prefix in terminal cells, so tabs and wide characters keep the
+    # carets under the right characters.
+    indent = cell_len(_printable(source[:start]).expandtabs(TAB_WIDTH))
+    width = max(cell_len(_printable(source[:end]).expandtabs(TAB_WIDTH)) - indent, 1)
+    number = str(finding.line)
+    gutter = " " * len(number)
+    return Text.assemble(
+        (f"{number} |", STYLE_GUTTER),
+        f" {shown}\n",
+        (f"{gutter} |", STYLE_GUTTER),
+        " " + " " * indent,
+        ("^" * width, STYLE_CARET),
+    )
+
+
+def _frame_text(frame: Frame) -> str:
+    text = f"  -> {frame.path}:{frame.line} {frame.function or '<module>'}"
+    if frame.code:
+        text += f" -> {' '.join(frame.code.split())}"  # a call spread over lines, on one line
+    return _printable(text)
+
+
+def summary(report: Report) -> Text:
+    """``Found N findings in M files.`` / ``K files could not be parsed.`` / ``All checks passed.``"""
+    lines = []
+    if report.findings:
+        lines.append(
+            f"Found {_plural(len(report.findings), 'finding')} in {_plural(report.files_with_findings, 'file')}."
+        )
+    unparsed = len({error.path for error in report.parse_errors})
+    if unparsed:
+        verb = "could not be parsed"
+        lines.append(f"{unparsed} {'file' if unparsed == 1 else 'files'} {verb}.")
+    if not lines:
+        lines.append("All checks passed.")
+    return Text("\n".join(lines), style="bold")
+
+
+# --------------------------------------------------------------------------- formats
+
+
+def format_full(report: Report, sources: Mapping[str, str], *, show_summary: bool = True) -> Text:
+    """The ``full`` format. *sources* maps a finding's path to its file's text."""
+    lines = SourceLines(sources)
+    blocks: list[Text] = []
+    for finding in _sorted(report.findings):
+        block = _header(finding)
+        source = lines.line(finding.path, finding.line)
+        if source is not None:
+            block.append("\n")
+            block.append_text(_snippet(finding, source))
+        if finding.fix_title:
+            block.append("\n")
+            block.append_text(Text.assemble(("  help: ", STYLE_HELP), _printable(finding.fix_title)))
+        for frame in finding.chain:
+            block.append("\n")
+            block.append(_frame_text(frame), STYLE_TRAIL)
+        if finding.route:
+            block.append("\n")
+            block.append(_printable(f"  reached from {finding.route}"), STYLE_TRAIL)
+        blocks.append(block)
+    errors = format_parse_errors(report.parse_errors)
+    if errors.plain:
+        blocks.append(errors)
+    if show_summary:
+        blocks.append(summary(report))
+    out = Text("\n\n").join(blocks)
+    if out.plain:
+        out.append("\n")
+    return out
+
+
+def format_concise(report: Report, *, show_summary: bool = True) -> Text:
+    """The ``concise`` format: one line per finding, then parse errors and the summary."""
+    parts = [_header(finding) for finding in _sorted(report.findings)]
+    parts.extend(_parse_error_line(error) for error in _sorted_errors(report.parse_errors))
+    body = Text("\n").join(parts)
+    if show_summary:
+        if parts:
+            body.append("\n")
+        body.append_text(summary(report))
+    if body.plain:
+        body.append("\n")
+    return body
+
+
+def format_parse_errors(errors: Sequence[ParseError]) -> Text:
+    """``path:line:col: E999 message`` for every file that could not be parsed."""
+    out = Text("\n").join(_parse_error_line(error) for error in _sorted_errors(errors))
+    return out
+
+
+def json_path(path: str, cwd: str) -> str:
+    """A path for JSON: relative to *cwd* when below it, else absolute, always with ``/``."""
+    return display_path(path, cwd)
+
+
+def finding_to_json(finding: Finding, cwd: str) -> dict[str, Any]:
+    return {
+        "code": finding.code,
+        "message": finding.message,
+        "path": json_path(finding.path, cwd),
+        "line": finding.line,
+        "column": finding.column,
+        "end_line": finding.end_line,
+        "end_column": finding.end_column,
+        "fix_title": finding.fix_title,
+        "chain": [
+            {"path": json_path(frame.path, cwd), "line": frame.line, "function": frame.function}
+            for frame in finding.chain
+        ],
+    }
+
+
+def format_json(report: Report, cwd: str) -> str:
+    """The ``json`` format (see the module docstring for the schema). Always ends in a newline."""
+    payload = [finding_to_json(finding, cwd) for finding in _sorted(report.findings)]
+    return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def statistics_rows(report: Report, names: Mapping[str, str]) -> list[tuple[int, str, str]]:
+    """``(count, code, name)`` per code, most frequent first; parse errors count as E999."""
+    counts = Counter(finding.code for finding in report.findings)
+    if report.parse_errors:
+        counts[PARSE_ERROR_CODE] = len(report.parse_errors)
+    names = {PARSE_ERROR_CODE: "parse-error", **names}
+    return sorted(((n, code, names.get(code, "")) for code, n in counts.items()), key=lambda r: (-r[0], r[1]))
+
+
+def format_statistics(report: Report, names: Mapping[str, str]) -> Text:
+    """``count  CODE  name`` lines, columns aligned."""
+    rows = statistics_rows(report, names)
+    if not rows:
+        return Text("")
+    count_width = max(len(str(n)) for n, _, _ in rows)
+    code_width = max(len(code) for _, code, _ in rows)
+    out = Text()
+    for n, code, name in rows:
+        out.append(f"{n:>{count_width}}  ")
+        out.append(code.ljust(code_width), STYLE_CODE)
+        out.append(f"  {name}".rstrip() + "\n")
+    return out
+
+
+def format_statistics_json(report: Report, names: Mapping[str, str]) -> str:
+    rows = [{"code": code, "name": name, "count": n} for n, code, name in statistics_rows(report, names)]
+    return json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
