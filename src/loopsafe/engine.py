@@ -92,7 +92,7 @@ def _parse(source: SourceFile, name: str, is_package: bool) -> _Parsed | ParseEr
     try:
         module = cst.parse_module(source.text)
     except cst.ParserSyntaxError as err:
-        return ParseError(source.path, err.raw_line, err.raw_column + 1, f"SyntaxError: {err.message}")
+        return _syntax_error(source, err)
     except RecursionError:
         return ParseError(source.path, 1, 1, "too deeply nested to analyse")
     except Exception as err:  # noqa: BLE001 - the parser must never take the run down
@@ -134,6 +134,17 @@ def run_rules(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Option
         return sorted(_Reporter(parsed).findings(rules, model), key=Finding.sort_key)
     finally:
         model.focus = None
+
+
+def _syntax_error(source: SourceFile, err: "cst.ParserSyntaxError") -> ParseError:
+    """Report a syntax error where CPython would: LibCST's native parser positions are coarse."""
+    try:
+        compile(source.text, source.path, "exec", dont_inherit=True)
+    except SyntaxError as exc:
+        return ParseError(source.path, exc.lineno or 1, exc.offset or 1, f"SyntaxError: {exc.msg}")
+    except (ValueError, RecursionError, MemoryError):
+        pass
+    return ParseError(source.path, err.raw_line, err.raw_column + 1, f"SyntaxError: {err.message}")
 
 
 def check_files(files: Sequence[SourceFile], options: Options, root: str = ".") -> Report:
