@@ -85,7 +85,7 @@ def module_name_for(path: str, known: set[str], src_roots: Sequence[str] = ()) -
 @dataclass
 class _Parsed:
     source: SourceFile
-    extracted: ex.Extracted
+    ir: ir.ModuleIR
 
 
 def _parse(source: SourceFile, name: str, is_package: bool) -> _Parsed | ParseError:
@@ -98,10 +98,10 @@ def _parse(source: SourceFile, name: str, is_package: bool) -> _Parsed | ParseEr
     except Exception as err:  # noqa: BLE001 - the parser must never take the run down
         return ParseError(source.path, 1, 1, f"could not parse: {type(err).__name__}: {err}")
     try:
-        extracted = ex.extract(module, source.path, name, is_package)
+        summary = ex.extract(module, source.text, source.path, name, is_package)
     except RecursionError:
         return ParseError(source.path, 1, 1, "too deeply nested to analyse")
-    return _Parsed(source, extracted)
+    return _Parsed(source, summary)
 
 
 def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".") -> tuple[dict[str, "_Parsed"], list[ParseError]]:
@@ -121,7 +121,7 @@ def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".") 
 
 
 def build_model(parsed: dict[str, "_Parsed"], options: Options) -> ProjectModel:
-    return ProjectModel([p.extracted.ir for p in parsed.values()], options)
+    return ProjectModel([p.ir for p in parsed.values()], options)
 
 
 def run_rules(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options,
@@ -159,30 +159,33 @@ def check_source(text: str, path: str = "<stdin>", options: Options | None = Non
 
 
 class _Reporter:
-    """Turns emissions into findings: positions and source snippets, computed lazily per file."""
+    """Turns emissions into findings: positions come with the summaries, snippets from the text."""
 
     def __init__(self, parsed: dict[str, _Parsed]) -> None:
         self.parsed = parsed
-        self._positions: dict[str, dict] = {}
+        self._lines: dict[str, list[str]] = {}
 
-    def _span(self, path: str, sid: int) -> ex.Span:
-        p = self.parsed[path]
-        positions = self._positions.get(path)
-        if positions is None:
-            positions = self._positions[path] = ex.positions_for(p.extracted.module)
-        node = p.extracted.nodes[sid]
-        if isinstance(node, cst.FunctionDef):
-            start = positions[node]
-            name = positions[node.name]
-            return ex.Span(start.line, start.column, name.end_line, name.end_column)
-        return positions[node]
+    def _span(self, path: str, sid: int) -> tuple[int, int, int, int]:
+        span = self.parsed[path].ir.spans[sid]
+        return span if span is not None else (1, 1, 1, 1)
 
     def _code(self, path: str, sid: int) -> str:
         p = self.parsed[path]
-        node = p.extracted.nodes[sid]
-        if isinstance(node, cst.FunctionDef):
-            return f"def {node.name.value}"
-        text = re.sub(r"\s+", " ", p.extracted.module.code_for_node(node)).strip()
+        site = p.ir.sites[sid]
+        if site.kind == ir.DEF:
+            return "def " + site.function.rpartition(".")[2]
+        lines = self._lines.get(path)
+        if lines is None:
+            lines = self._lines[path] = re.split(r"\r\n|\r|\n", p.source.text.lstrip("\ufeff"))
+        line, col, end_line, end_col = self._span(path, sid)
+        chunk = lines[line - 1: end_line]
+        if not chunk:
+            return ""
+        if len(chunk) == 1:
+            text = chunk[0][col - 1: end_col - 1]
+        else:
+            text = "\n".join([chunk[0][col - 1:], *chunk[1:-1], chunk[-1][: end_col - 1]])
+        text = re.sub(r"\s+", " ", text).strip()
         text = re.sub(r"([(\[{]) ", r"\1", text)
         text = re.sub(r",? ([)\]}])", r"\1", text)
         return text if len(text) <= _SNIPPET_MAX else text[: _SNIPPET_MAX - 3] + "..."
@@ -192,22 +195,20 @@ class _Reporter:
         for rule in rules:
             for emit in rule.check(model):
                 path, sid = emit.site
-                span = self._span(path, sid)
+                line, col, end_line, end_col = self._span(path, sid)
                 frames = []
                 for (fpath, fsid), func in emit.chain:
-                    fspan = self._span(fpath, fsid)
-                    frames.append(Frame(fpath, fspan.line, func, self._code(fpath, fsid)))
+                    frames.append(Frame(fpath, self._span(fpath, fsid)[0], func, self._code(fpath, fsid)))
                 short = " -> ".join([*(f.function.rpartition(".")[2] for f in frames),
                                      frames[-1].code] if frames else [])
                 message = emit.message.replace("{chain}", short).replace("{code}", self._code(path, sid))
-                mir: ir.ModuleIR = self.parsed[path].extracted.ir
-                site = mir.sites[sid]
+                site = self.parsed[path].ir.sites[sid]
                 fn = model.by_path[path].funcs.get(emit.function or site.function)
                 finding = Finding(
-                    code=rule.code, message=message, path=path, line=span.line, column=span.column,
-                    end_line=span.end_line, end_column=span.end_column, fix_title=rule.fix_title,
+                    code=rule.code, message=message, path=path, line=line, column=col,
+                    end_line=end_line, end_column=end_col, fix_title=rule.fix_title,
                     chain=tuple(frames), function=emit.function or site.function,
                     route=model.route_of(fn) if fn is not None else "",
                 )
-                out.setdefault((rule.code, path, span.line, span.column, sid), finding)
+                out.setdefault((rule.code, path, line, col, sid), finding)
         return list(out.values())

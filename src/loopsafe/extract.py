@@ -7,6 +7,9 @@ computed later, and only for files that report something (see `positions_for`).
 """
 from __future__ import annotations
 
+import ast
+import dataclasses
+import re
 from dataclasses import dataclass, field
 
 import libcst as cst
@@ -70,7 +73,53 @@ def _dotted(node: cst.BaseExpression) -> str | None:
     return None
 
 
-class Extractor(cst.CSTVisitor):
+# Fields that never hold code we care about (whitespace, punctuation, comments).
+_SKIP_FIELDS = frozenset({
+    "lpar", "rpar", "comma", "semicolon", "leading_lines", "lines_after_decorators", "header", "footer",
+    "newline", "indent", "colon", "equal", "dot", "operator", "asynchronous", "default_comma",
+    "trailing_whitespace", "first_line", "empty_lines", "star_tok", "lbracket", "rbracket", "lbrace",
+    "rbrace", "arrow", "quote", "prefix", "start", "end", "whitespace", "encoding", "default_newline",
+    "default_indent", "has_trailing_newline",
+})
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(kind: type) -> tuple[str, ...]:
+    fields = _CHILD_FIELDS.get(kind)
+    if fields is None:
+        fields = tuple(f.name for f in dataclasses.fields(kind)
+                       if f.name not in _SKIP_FIELDS and "whitespace" not in f.name)
+        _CHILD_FIELDS[kind] = fields
+    return fields
+
+
+class Extractor:
+    """Walks the tree itself: LibCST's visitor machinery rebuilds every node it passes
+    (measured: twice the cost of parsing), while reading fields directly is cheap."""
+
+    def walk(self, node: cst.CSTNode) -> None:
+        handler = _HANDLERS.get(type(node))
+        descend = handler(self, node) if handler is not None else True
+        key = id(node)
+        sid = self._site_of.get(key)
+        if sid is not None and sid not in self._order:
+            # pre-order position among the sites of its kind: matched with `ast` later
+            self._order[sid] = len(self._order)
+        pending = self._pending.pop(key, None)
+        if pending:
+            for sid in pending:
+                self._order[sid] = len(self._order)
+        if not descend:
+            return
+        for name in _child_fields(type(node)):
+            value = getattr(node, name)
+            if isinstance(value, cst.CSTNode):
+                self.walk(value)
+            elif isinstance(value, (list, tuple)):
+                for item in value:
+                    if isinstance(item, cst.CSTNode):
+                        self.walk(item)
+
     def __init__(self, path: str, module: str, is_package: bool) -> None:
         self.path = path
         self.module = module
@@ -89,6 +138,8 @@ class Extractor(cst.CSTVisitor):
         self._conv: dict[int, ir.Expr] = {}
         self._awaited: set[int] = set()
         self._lambda_names: dict[int, str] = {}
+        self._order: dict[int, int] = {}
+        self._pending: dict[int, list[int]] = {}
         # source-order clock shared by name uses and bindings (ir.Name.pos, assign order)
         self._tick = 0
 
@@ -129,6 +180,11 @@ class Extractor(cst.CSTVisitor):
         owner = function if function is not None else (fn.qualname if fn else "")
         self.sites.append(ir.Site(sid, kind, owner, expr, awaited))
         self.nodes.append(node)
+        if kind == ir.DEF:
+            self._order[sid] = len(self._order)
+        else:
+            # a node can be several sites at once (`for x in q.all()` is a call and an iteration)
+            self._pending.setdefault(id(node), []).append(sid)
         if fn is not None and function is None:
             fn.sites.append(sid)
         return sid
@@ -283,12 +339,12 @@ class Extractor(cst.CSTVisitor):
         bases = tuple(self.conv(arg.value) for arg in node.bases if not arg.keyword)
         decorators = tuple(self.conv(d.decorator) for d in node.decorators)
         for d in node.decorators:
-            d.decorator.visit(self)
-        for arg in node.bases:
-            arg.value.visit(self)
+            self.walk(d.decorator)
+        for arg in (*node.bases, *node.keywords):
+            self.walk(arg.value)
         qual = self._prefix() + node.name.value
         self.stack.append(_Class(qual, node.name.value, bases, decorators, self._enclosing_func_name()))
-        node.body.visit(self)
+        self.walk(node.body)
         cls = self.stack.pop()
         assert isinstance(cls, _Class)
         self.classes.append(ir.ClassIR(cls.qualname, cls.name, cls.bases, tuple(cls.methods), tuple(cls.attrs),
@@ -319,19 +375,23 @@ class Extractor(cst.CSTVisitor):
         return tuple(out)
 
     def _visit_params_children(self, params: cst.Parameters) -> None:
-        for p in (*params.posonly_params, *params.params, *params.kwonly_params):
-            if p.default is not None:
-                p.default.visit(self)
+        star = [params.star_arg] if isinstance(params.star_arg, cst.Param) else []
+        kwargs = [params.star_kwarg] if params.star_kwarg is not None else []
+        for p in (*params.posonly_params, *params.params, *star, *params.kwonly_params, *kwargs):
             if p.annotation is not None:
-                p.annotation.visit(self)
+                self.walk(p.annotation)
+            if p.default is not None:
+                self.walk(p.default)
 
     def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
         decorators = tuple(self.conv(d.decorator) for d in node.decorators)
         for d in node.decorators:
-            d.decorator.visit(self)
+            self.walk(d.decorator)
         params = self._params(node.params)
         self._visit_params_children(node.params)
         returns_ann = self.conv(node.returns.annotation) if node.returns is not None else None
+        if node.returns is not None:
+            self.walk(node.returns.annotation)
         top = self.stack[-1] if self.stack else None
         class_name = top.qualname if isinstance(top, _Class) else ""
         method_type = ""
@@ -349,7 +409,7 @@ class Extractor(cst.CSTVisitor):
             fn.assigns.append(("<return-annotation>", returns_ann, -1))
         outer = self._func()
         self.stack.append(fn)
-        node.body.visit(self)
+        self.walk(node.body)
         self.stack.pop()
         self._finish(fn)
         if isinstance(top, _Class):
@@ -378,10 +438,11 @@ class Extractor(cst.CSTVisitor):
         qual = (owner + "." if owner else "") + f"<lambda:{n}>"
         self._lambda_names[id(node)] = qual
         params = self._params(node.params)
+        self._visit_params_children(node.params)
         fn = _Func(qual, "<lambda>", False, True, (), params, "", "", owner, -1)
         self.stack.append(fn)
         fn.returns.append(self.conv(node.body))
-        node.body.visit(self)
+        self.walk(node.body)
         self.stack.pop()
         self._finish(fn)
         return False
@@ -412,10 +473,16 @@ class Extractor(cst.CSTVisitor):
             self._bind(node.target, self.conv(node.value))
         return True
 
+    def visit_IfExp(self, node: cst.IfExp) -> bool:
+        # fields are (test, body, orelse); the source order is body, test, orelse
+        self.walk(node.body)
+        self.walk(node.test)
+        self.walk(node.orelse)
+        return False
+
     def visit_Subscript(self, node: cst.Subscript) -> bool:
-        # `query[i]` / `query[a:b]` run some queries; only sites inside functions matter
-        if self._func() is not None:
-            self._new_site(ir.SUB, node, self.conv(node))
+        # `query[i]` / `query[a:b]` run some queries
+        self._new_site(ir.SUB, node, self.conv(node))
         return True
 
     def visit_Call(self, node: cst.Call) -> bool:
@@ -484,42 +551,137 @@ class Extractor(cst.CSTVisitor):
         return True
 
 
-@dataclass
-class Extracted:
-    ir: ir.ModuleIR
-    module: cst.Module
-    nodes: list[cst.CSTNode]
+_HANDLERS = {
+    getattr(cst, name[len("visit_"):]): getattr(Extractor, name)
+    for name in dir(Extractor) if name.startswith("visit_")
+}
 
 
-def extract(module: cst.Module, path: str, name: str, is_package: bool) -> Extracted:
+def extract(module: cst.Module, text: str, path: str, name: str, is_package: bool) -> ir.ModuleIR:
     ex = Extractor(path, name, is_package)
-    module.visit(ex)
-    mir = ir.ModuleIR(
+    ex.walk(module)
+    spans = _ast_spans(text, ex)
+    if spans is None:
+        spans = _cst_spans(module, ex.nodes)
+    return ir.ModuleIR(
         path=path, name=name, is_package=is_package,
         imports=tuple(ex.imports.items()), star_imports=tuple(ex.star_imports),
         assigns=tuple(ex.assigns), functions=tuple(ex.functions), classes=tuple(ex.classes),
-        sites=tuple(ex.sites), dunder_all=ex.dunder_all,
+        sites=tuple(ex.sites), dunder_all=ex.dunder_all, spans=tuple(spans),
     )
-    return Extracted(mir, module, ex.nodes)
 
 
-@dataclass(frozen=True, slots=True)
-class Span:
-    line: int
-    column: int  # 1-based
-    end_line: int
-    end_column: int  # 1-based, exclusive
+# --- positions ---------------------------------------------------------------------------
+#
+# LibCST only knows positions through a code-generation pass that costs more than parsing
+# the file. The stdlib parser records them for free and is ten times faster, so each site
+# is matched to its `ast` twin: sites of one kind and signature, in source order on both
+# sides (the walk above is pre-order in source order; ast nodes are sorted by position).
+# When the two sides disagree in any group, the file falls back to LibCST's provider.
 
 
-def positions_for(module: cst.Module) -> dict[cst.CSTNode, Span]:
-    """Syntactic positions of every node of `module`, computed by one code-generation pass.
+def _cst_sig(kind: str, node: cst.CSTNode) -> tuple:
+    if kind == ir.CALL and isinstance(node, cst.Call):
+        func = node.func
+        callee = func.value if isinstance(func, cst.Name) else func.attr.value if isinstance(func, cst.Attribute) else ""
+        plain = sum(1 for a in node.args if a.keyword is None and not a.star)
+        star = sum(1 for a in node.args if a.star == "*")
+        dstar = sum(1 for a in node.args if a.star == "**")
+        kws = tuple(sorted(a.keyword.value for a in node.args if a.keyword is not None))
+        return (kind, callee, plain, star, dstar, kws)
+    return (kind,)
 
-    Only called for files that report something; the provider is used without a
-    MetadataWrapper so the tree is not deep-copied and node identities stay valid.
-    """
+
+def _ast_sig_call(node: ast.Call) -> tuple:
+    func = node.func
+    callee = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+    plain = sum(1 for a in node.args if not isinstance(a, ast.Starred))
+    star = sum(1 for a in node.args if isinstance(a, ast.Starred))
+    dstar = sum(1 for k in node.keywords if k.arg is None)
+    kws = tuple(sorted(k.arg for k in node.keywords if k.arg is not None))
+    return (ir.CALL, callee, plain, star, dstar, kws)
+
+
+def _ast_spans(text: str, ex: Extractor) -> list | None:
+    try:
+        tree = ast.parse(text[1:] if text.startswith("\ufeff") else text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    groups: dict[tuple, list[tuple]] = {}
+
+    def add(sig: tuple, node: ast.AST, end_col: int | None = None) -> None:
+        groups.setdefault(sig, []).append(
+            (node.lineno, node.col_offset, -(node.end_lineno or node.lineno), -(node.end_col_offset or 0), node,
+             end_col))
+
+    for node in ast.walk(tree):
+        t = type(node)
+        if t is ast.Call:
+            add(_ast_sig_call(node), node)
+        elif t is ast.Subscript:
+            add((ir.SUB,), node)
+        elif t is ast.For:
+            add((ir.ITER,), node.iter)
+        elif t is ast.comprehension:
+            if not node.is_async:
+                add((ir.ITER,), node.iter)
+        elif t is ast.With:
+            for item in node.items:
+                add((ir.WITH,), item.context_expr)
+        elif t is ast.FunctionDef or t is ast.AsyncFunctionDef:
+            add((ir.DEF,), node)
+    for entries in groups.values():
+        entries.sort(key=lambda e: e[:4])
+
+    mine: dict[tuple, list[int]] = {}
+    for sid, node in enumerate(ex.nodes):
+        if sid not in ex._order:
+            return None
+        mine.setdefault(_cst_sig(ex.sites[sid].kind, node), []).append(sid)
+    lines = _LINE_SPLIT.split(text[1:] if text.startswith("\ufeff") else text)
+    spans: list = [None] * len(ex.nodes)
+    for sig, sids in mine.items():
+        theirs = groups.get(sig, [])
+        if len(theirs) != len(sids):
+            return None
+        sids.sort(key=ex._order.__getitem__)
+        for sid, entry in zip(sids, theirs):
+            node = entry[4]
+            line, col = node.lineno, _chars(lines, node.lineno, node.col_offset)
+            if sig[0] == ir.DEF:
+                name = ex.nodes[sid].name.value  # type: ignore[attr-defined]
+                at = lines[line - 1].find(name, col) if line - 1 < len(lines) else -1
+                end_line, end_col = line, (at + len(name) if at >= 0 else col + 3)
+            else:
+                end_line = node.end_lineno or line
+                end_col = _chars(lines, end_line, node.end_col_offset or 0)
+            spans[sid] = (line, col + 1, end_line, end_col + 1)
+    return spans
+
+
+_LINE_SPLIT = re.compile(r"\r\n|\r|\n")
+
+
+def _chars(lines: list[str], line: int, byte_col: int) -> int:
+    """ast columns count UTF-8 bytes; findings count characters."""
+    if line - 1 >= len(lines):
+        return byte_col
+    text = lines[line - 1]
+    if text.isascii():
+        return byte_col
+    return len(text.encode("utf-8")[:byte_col].decode("utf-8", errors="replace"))
+
+
+def _cst_spans(module: cst.Module, nodes: list[cst.CSTNode]) -> list:
     provider = PositionProvider()
-    provider._gen_impl(module)  # noqa: SLF001 - avoids MetadataWrapper's deep copy
-    out: dict[cst.CSTNode, Span] = {}
-    for node, rng in provider._computed.items():  # noqa: SLF001
-        out[node] = Span(rng.start.line, rng.start.column + 1, rng.end.line, rng.end.column + 1)
-    return out
+    provider._gen_impl(module)  # noqa: SLF001 - avoids MetadataWrapper's deep copy of the tree
+    computed = provider._computed  # noqa: SLF001
+    spans: list = []
+    for node in nodes:
+        if isinstance(node, cst.FunctionDef):
+            start, name = computed[node].start, computed[node.name].end
+            spans.append((start.line, start.column + 1, name.line, name.column + 1))
+        else:
+            rng = computed.get(node)
+            spans.append((rng.start.line, rng.start.column + 1, rng.end.line, rng.end.column + 1) if rng else None)
+    return spans

@@ -170,3 +170,5 @@ class ModuleIR:
     classes: tuple[ClassIR, ...]
     sites: tuple[Site, ...]
     dunder_all: tuple[str, ...] | None
+    #: (line, column, end_line, end_column), 1-based, end exclusive, one per site
+    spans: tuple[tuple[int, int, int, int] | None, ...] = ()
