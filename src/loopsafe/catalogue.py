@@ -31,6 +31,10 @@ class Method:
     returns: str | None = None
     #: kind returned instead when the call passes a name (`conn.cursor("x")`: server-side cursor)
     named_returns: str | None = None
+    #: kind returned instead when one of these keywords is passed (`stream_results=True`)
+    kwarg_returns: Mapping[str, str] | None = None
+    #: kind returned instead when the first argument names one of these classes (`cursor(SSCursor)`)
+    arg_returns: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,8 @@ class Kind:
     #: kind bound by `with obj as x` (None: obj itself); effect of entering
     enter_kind: str | None = None
     enter_effect: str = NONE
+    #: does `len(obj)` / `bool(obj)` run the query? (Django, peewee)
+    len_effect: str = NONE
     #: the async alternative, for messages
     twin: str = ""
 
@@ -137,21 +143,46 @@ _kind(Kind("sqlalchemy.Query", "SQLAlchemy Query",
            iter_effect=IO, item_effect=IO, slice_effect=IO, twin="select() with await session.scalars(...)"))
 _kind(Kind("sqlalchemy.Result", "SQLAlchemy Result",
            methods=_methods(("scalars mappings columns tuples unique", _m(NONE, "sqlalchemy.Result")))))
+_STREAMING = MappingProxyType({k: "sqlalchemy.StreamingConnection" for k in ("stream_results", "yield_per",
+                                                                             "max_row_buffer")})
 _kind(Kind("sqlalchemy.Engine", "SQLAlchemy Engine",
            methods=_methods(
                ("connect begin", _m(CONNECT, "sqlalchemy.Connection")),
                ("raw_connection", _m(CONNECT, "dbapi.Connection")),
-               ("dispose execution_options", _m()),
+               ("execution_options", _m(NONE, "sqlalchemy.Engine")),
+               ("dispose", _m()),
            ),
            twin="create_async_engine"))
+
+
+def _connection_methods(result: str, options: Method) -> Mapping[str, Method]:
+    return _methods(
+        ("execute exec_driver_sql scalars", _m(IO, result)),
+        # close() returns the connection to the pool, which rolls back (reset on return)
+        ("scalar commit rollback get_isolation_level close", _m(IO)),
+        ("begin_nested", _m(IO, "sqlalchemy.Transaction")),  # emits SAVEPOINT at once
+        ("begin", _m(NONE, "sqlalchemy.Transaction")),
+        ("execution_options", options),
+        ("in_transaction get_transaction invalidate detach", _m()),
+    )
+
+
 _kind(Kind("sqlalchemy.Connection", "SQLAlchemy Connection",
-           methods=_methods(
-               ("execute exec_driver_sql scalars", _m(IO, "sqlalchemy.Result")),
-               # close() returns the connection to the pool, which rolls back (reset on return)
-               ("scalar commit rollback begin_nested get_isolation_level close", _m(IO)),
-               ("begin in_transaction get_transaction invalidate detach", _m()),
-           ),
+           methods=_connection_methods("sqlalchemy.Result",
+                                       Method(NONE, "sqlalchemy.Connection", kwarg_returns=_STREAMING)),
            twin="AsyncConnection (await conn.execute(...))"))
+_kind(Kind("sqlalchemy.StreamingConnection", "SQLAlchemy Connection (server-side cursors)",
+           methods=_connection_methods("sqlalchemy.ServerResult", _m(NONE, "sqlalchemy.StreamingConnection")),
+           twin="AsyncConnection.stream(...)"))
+_kind(Kind("sqlalchemy.ServerResult", "SQLAlchemy streamed Result",
+           methods=_methods(
+               ("scalars mappings columns tuples unique yield_per", _m(NONE, "sqlalchemy.ServerResult")),
+               ("all fetchall fetchone fetchmany first one one_or_none scalar scalar_one scalar_one_or_none "
+                "partitions freeze", _m(IO)),
+           ),
+           iter_effect=IO, twin="AsyncConnection.stream(...) with async for"))
+_kind(Kind("sqlalchemy.Transaction", "SQLAlchemy Transaction",
+           methods=_methods(("commit rollback", _m(IO)), ("close", _m()))))
 _kind(Kind("sqlalchemy.Inspector", "SQLAlchemy Inspector", other_methods=_m(IO),
            methods=_methods(("clear_cache", _m()))))
 _kind(Kind("dbapi.Connection", "DB-API connection",
@@ -229,13 +260,17 @@ _kind(Kind("psycopg.Pool", "psycopg_pool ConnectionPool",
            twin="psycopg_pool.AsyncConnectionPool"))
 _kind(Kind("psycopg.PoolConnection", "psycopg_pool connection context",
            enter_kind="psycopg.Connection", enter_effect=CONNECT))
+# On async kinds only the methods listed with an effect are considered: these are the sync
+# methods that still block (psycopg's libpq cancel).
 _kind(Kind("psycopg.AsyncConnection", "psycopg AsyncConnection", is_async=True,
-           methods=_methods(("cancel", _m(IO)))))
+           methods=_methods(("cancel", _m(IO))), twin="await conn.cancel_safe()"))
 
 # --- PyMySQL / MySQLdb -----------------------------------------------------------------
 _kind(Kind("mysql.Connection", "MySQL connection (PyMySQL/MySQLdb)",
            methods=_methods(
-               ("cursor", _m(NONE, "mysql.Cursor")),
+               ("cursor", Method(NONE, "mysql.Cursor", arg_returns=MappingProxyType({
+                   q: "mysql.SSCursor" for q in ("pymysql.cursors.SSCursor", "pymysql.cursors.SSDictCursor",
+                                                 "MySQLdb.cursors.SSCursor", "MySQLdb.cursors.SSDictCursor")}))),
                ("commit rollback begin ping select_db autocommit show_warnings query kill set_charset", _m(IO)),
                ("close escape literal get_autocommit insert_id affected_rows", _m()),
            ),
@@ -244,6 +279,11 @@ _kind(Kind("mysql.Cursor", "MySQL cursor (PyMySQL/MySQLdb)",
            methods=_methods(("execute executemany callproc", _m(IO)),
                             ("fetchone fetchmany fetchall mogrify close scroll", _m())),
            enter_kind="mysql.Cursor", twin="aiomysql or asyncmy"))
+
+_kind(Kind("mysql.SSCursor", "MySQL unbuffered cursor (SSCursor)",
+           methods=_methods(("execute executemany callproc fetchone fetchmany fetchall scroll nextset close", _m(IO)),
+                            ("mogrify", _m())),
+           iter_effect=IO, enter_kind="mysql.SSCursor", twin="aiomysql SSCursor"))
 
 # --- PyMongo ---------------------------------------------------------------------------
 _kind(Kind("pymongo.MongoClient", "PyMongo MongoClient",
@@ -296,11 +336,13 @@ _kind(Kind("redis.Redis", "redis-py Redis",
                ("pipeline", _m(NONE, "redis.Pipeline")),
                ("pubsub", _m(NONE, "redis.PubSub")),
                ("lock", _m(NONE, "redis.Lock")),
-               ("register_script monitor get_connection_kwargs get_encoder set_response_callback close "
+               ("register_script", _m(NONE, "redis.Script")),
+               ("monitor get_connection_kwargs get_encoder set_response_callback close "
                 "connection_pool from_url from_pool", _m()),
                ("scan_iter hscan_iter sscan_iter zscan_iter", _m(NONE, "redis.Iter")),
            ),
            twin="redis.asyncio"))
+_kind(Kind("redis.Script", "redis-py Script", call_effect=IO, twin="redis.asyncio register_script"))
 _kind(Kind("redis.Iter", "redis-py scan iterator", iter_effect=IO))
 _kind(Kind("redis.Pipeline", "redis-py Pipeline",
            methods=_methods(("execute watch", _m(IO)), ("multi reset", _m())),
@@ -325,7 +367,8 @@ _kind(Kind("peewee.Query", "peewee query",
                ("execute get get_or_none first peek scalar count exists", _m(IO)),
                ("iterator", _m(IO, "peewee.Rows")),
            ),
-           iter_effect=IO, item_effect=IO, slice_effect=IO, twin="playhouse.pwasyncio (await db.list(query))"))
+           iter_effect=IO, item_effect=IO, slice_effect=IO, len_effect=IO,
+           twin="playhouse.pwasyncio (await db.list(query))"))
 _kind(Kind("peewee.Rows", "peewee result iterator"))
 _kind(Kind("peewee.ModelClass", "peewee model",
            methods=_methods(
@@ -362,7 +405,7 @@ _DJANGO_IO = (
 _kind(Kind("django.QuerySet", "Django QuerySet",
            methods=_methods((_DJANGO_QS_BUILDERS, _m(NONE, "django.QuerySet")), (_DJANGO_IO, _m(IO)),
                             ("iterator", _m(NONE, "django.Rows"))),
-           iter_effect=IO, item_effect=IO, slice_kind="django.QuerySet",
+           iter_effect=IO, item_effect=IO, slice_kind="django.QuerySet", len_effect=IO,
            twin="the a-prefixed async API (await qs.aget(...), async for)"))
 _kind(Kind("django.Rows", "Django QuerySet iterator", iter_effect=IO))
 _kind(Kind("django.ModelClass", "Django model",
@@ -443,6 +486,7 @@ _entry("psycopg.connect psycopg.Connection.connect",
 _entry("psycopg.Connection", Entry(instance="psycopg.Connection"))
 _entry("psycopg.Cursor", Entry(instance="psycopg.Cursor"))
 _entry("psycopg.AsyncConnection", Entry(instance="psycopg.AsyncConnection"))
+_entry("psycopg.AsyncConnection.connect", Entry(returns="psycopg.AsyncConnection"))
 _entry("psycopg_pool.ConnectionPool psycopg_pool.NullConnectionPool",
        Entry(instance="psycopg.Pool", returns="psycopg.Pool"))
 
@@ -491,7 +535,12 @@ _entry("django.db.transaction.atomic", Entry(returns="django.Atomic"))
 
 #: methods that do I/O on whatever receiver when given a sync engine/connection (bind)
 BIND_METHODS = frozenset({"create_all", "drop_all", "reflect"})
-BIND_KINDS = frozenset({"sqlalchemy.Engine", "sqlalchemy.Connection"})
+BIND_KINDS = frozenset({"sqlalchemy.Engine", "sqlalchemy.Connection", "sqlalchemy.StreamingConnection"})
+#: constructors that reflect from the database when given a bind in this keyword
+BIND_CALLS = MappingProxyType({
+    "sqlalchemy.Table": "autoload_with", "sqlalchemy.schema.Table": "autoload_with",
+    "sqlmodel.Table": "autoload_with",
+})
 
 # --- offloading ------------------------------------------------------------------------
 

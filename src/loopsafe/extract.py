@@ -265,12 +265,14 @@ class Extractor:
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
             return ir.Union_((self.conv(node.left), self.conv(node.right)))
         if isinstance(node, cst.Lambda):
-            name = self._lambda_names.get(id(node))
-            return ir.FuncRef(name) if name else ir.OTHER
+            # named now so a binding can refer to it (`f = lambda: ...`); summarised by the walk
+            return ir.FuncRef(self._lambda_name(node))
         if isinstance(node, cst.NamedExpr):
             return self.conv(node.value)
         if isinstance(node, cst.IfExp):
-            return ir.Union_((self.conv(node.body), self.conv(node.orelse)))
+            body = self.conv(node.body)
+            self.conv(node.test)  # source order: body, test, orelse
+            return ir.Union_((body, self.conv(node.orelse)))
         if isinstance(node, cst.BooleanOperation):
             return ir.Union_((self.conv(node.left), self.conv(node.right)))
         return ir.OTHER
@@ -427,16 +429,23 @@ class Extractor:
             globals_=tuple(fn.globals_), def_site=fn.def_site,
         ))
 
+    def _lambda_name(self, node: cst.Lambda) -> str:
+        qual = self._lambda_names.get(id(node))
+        if qual is None:
+            outer = self._innermost_func()
+            owner = outer.qualname if outer else ""
+            if outer is not None:
+                outer.counter += 1
+                n = outer.counter
+            else:
+                n = len(self.functions) + len(self.sites)
+            qual = self._lambda_names[id(node)] = (owner + "." if owner else "") + f"<lambda:{n}>"
+        return qual
+
     def visit_Lambda(self, node: cst.Lambda) -> bool:
+        qual = self._lambda_name(node)
         outer = self._innermost_func()
         owner = outer.qualname if outer else ""
-        if outer is not None:
-            outer.counter += 1
-            n = outer.counter
-        else:
-            n = len(self.functions) + len(self.sites)
-        qual = (owner + "." if owner else "") + f"<lambda:{n}>"
-        self._lambda_names[id(node)] = qual
         params = self._params(node.params)
         self._visit_params_children(node.params)
         fn = _Func(qual, "<lambda>", False, True, (), params, "", "", owner, -1)
@@ -468,7 +477,7 @@ class Extractor:
         return True
 
     def visit_AnnAssign(self, node: cst.AnnAssign) -> bool:
-        self._bind(node.target, self.conv(node.annotation.annotation))
+        self._bind(node.target, ir.Annot(self.conv(node.annotation.annotation)))
         if node.value is not None:
             self._bind(node.target, self.conv(node.value))
         return True

@@ -85,6 +85,13 @@ class FuncRef:
 
 
 @dataclass(frozen=True, slots=True)
+class Annot:
+    """A binding by annotation only (`db: Session` in a class body or function)."""
+
+    value: "Expr"
+
+
+@dataclass(frozen=True, slots=True)
 class Slice:
     """`a:b` inside a subscript."""
 
@@ -96,7 +103,7 @@ class Other:
 
 OTHER = Other()
 
-Expr = Union[Name, Attr, Call, Sub, Await, Const, Seq, Union_, Enter, IterOf, FuncRef, Slice, Other]
+Expr = Union[Name, Attr, Call, Sub, Await, Const, Seq, Union_, Enter, IterOf, FuncRef, Slice, Annot, Other]
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,8 @@ class VClass:
 class VInst:
     module: str
     qualname: str
+    #: what the constructor call bound to `__init__`'s parameters (self excluded)
+    init_env: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,9 @@ class VGen:
     """What calling a generator function gives; entering or `next()` yields `value`."""
 
     value: object
+    #: the generator function and its bound parameters: iterating runs its body
+    func: object = None
+    env: tuple = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,8 +350,13 @@ class ProjectModel:
                     s = scope
                     # reaching definition, approximately: the latest binding before the use
                     # wins; in loops a later binding may reach, so it is the fallback
-                    before = [e for o, e in pairs if pos < 0 or o < pos]
-                    exprs = before + [e for o, e in pairs if pos >= 0 and o >= pos]
+                    # (`x = None` placeholders are skipped; only when nothing precedes the
+                    # use, as in a loop, may a later binding reach it)
+                    before = [e for o, e in pairs if (pos < 0 or o < pos) and not _is_none(e)]
+                    if before:
+                        exprs = before[:1]
+                    else:
+                        exprs = [e for o, e in pairs if o >= pos and not _is_none(e)]
                     guard = (name, pos)
                 else:
                     s = _Scope(fn.module, fn, tuple((n[1:], v) for n, v in scope.env if n.startswith("^")))
@@ -425,6 +435,8 @@ class ProjectModel:
             return None
         if t is ir.FuncRef:
             return VFunc(scope.mod.ir.path, expr.qualname)
+        if t is ir.Annot:
+            return self.annotation_value(expr.value, scope)
         return None
 
     def get_attr(self, base: Value, attr: str, depth: int = 0) -> Value:
@@ -452,7 +464,7 @@ class ProjectModel:
                     return VFunc(fn.module.ir.path, fn.ir.qualname)
                 bound = VClass(base.module, base.qualname) if fn.ir.method_type == "class" else base
                 return VFunc(fn.module.ir.path, fn.ir.qualname, bound)
-            value = self.instance_attr(base.module, base.qualname, attr)
+            value = self.instance_attr(base.module, base.qualname, attr, base.init_env)
             if value is not None:
                 return value
             ck = self.class_kind(base.module, base.qualname)
@@ -522,13 +534,15 @@ class ProjectModel:
                 return self._first(scope, exprs, ("cls", cls.qualname, name))
         return None
 
-    def instance_attr(self, module: str, qualname: str, name: str) -> Value:
+    def instance_attr(self, module: str, qualname: str, name: str, inst_env: tuple = ()) -> Value:
         for mod, cls in self.mro(module, qualname):
             pairs = mod.self_attrs.get(f"{cls.qualname}.{name}")
             if pairs:
                 me = VInst(module, qualname)
                 for fn, expr in pairs:
-                    scope = _Scope(mod, fn, ((fn.ir.params[0].name, me),))
+                    extra = inst_env if fn.ir.name == "__init__" else ()
+                    scope = _Scope(mod, fn, tuple(sorted(((fn.ir.params[0].name, me), *extra),
+                                                         key=lambda kv: kv[0])))
                     value = self._first(scope, [expr], ("self", cls.qualname, name))
                     if value is not None:
                         return value
@@ -559,6 +573,15 @@ class ProjectModel:
             m = k.methods.get(func.name) or k.other_methods if k else None
             if m is not None and m.named_returns and (call.args or any(n == "name" for n, _ in call.kwargs)):
                 return VKind(m.named_returns)
+            if m is not None and m.kwarg_returns:
+                for n, _ in call.kwargs:
+                    if n in m.kwarg_returns:
+                        return VKind(m.kwarg_returns[n])
+            if m is not None and m.arg_returns:
+                first = call.args[0] if call.args else dict(call.kwargs).get("cursor")
+                arg = self.eval(first, scope) if first is not None else None
+                if isinstance(arg, VExt) and arg.qualname in m.arg_returns:
+                    return VKind(m.arg_returns[arg.qualname])
             return VKind(m.returns) if m is not None and m.returns else None
         if isinstance(func, VKind):
             k = cat.kind(func.kind)
@@ -570,12 +593,18 @@ class ProjectModel:
             env = self.bind_args(fn, func, call, scope)
             value = self.return_value(fn, env)
             if fn.ir.is_generator:
-                return VGen(value)
+                return VGen(value, func, env)
             if fn.ir.is_async:
                 return VCoro(value)
             return value
         if isinstance(func, VClass):
-            return VInst(func.module, func.qualname)
+            init = self.find_method(func.module, func.qualname, "__init__")
+            env: tuple = ()
+            if init is not None:
+                bound = VFunc(init.module.ir.path, init.ir.qualname, VInst(func.module, func.qualname))
+                env = tuple(kv for kv in self.bind_args(init, bound, call, scope)
+                            if not init.ir.params or kv[0] != init.ir.params[0].name)
+            return VInst(func.module, func.qualname, env)
         return None
 
     def func(self, ref: VFunc) -> _Func | None:
@@ -782,10 +811,10 @@ class ProjectModel:
                 return None
             func = self.eval(call.func, scope)
             if func is None:
-                return self._bind_op(call, scope, ref)
+                return self._builtin_op(call, scope, ref, depth) or self._bind_op(call, scope, ref)
             if isinstance(func, VMethod):
                 k = cat.kind(func.kind)
-                if k is None or k.is_async:
+                if k is None or (k.is_async and func.name not in k.methods):
                     return None
                 m = k.methods.get(func.name) or k.other_methods
                 if m is not None and m.effect != cat.NONE:
@@ -808,12 +837,12 @@ class ProjectModel:
             return None
         if site.kind == ir.ITER:
             value = self.eval(site.expr, scope)
-            return self._iter_op(value, ref)
+            return self._iter_op(value, ref, depth)
         if site.kind == ir.SUB:
             sub = site.expr
             value = self.eval(sub.value, scope) if isinstance(sub, ir.Sub) else None
-            if isinstance(value, VKind):
-                k = cat.kind(value.kind)
+            if isinstance(value, (VKind, VClass)):
+                k = cat.kind(self._kind_of(value))
                 if k is not None and not k.is_async:
                     effect = k.slice_effect if _is_slice(sub) else k.item_effect
                     if effect != cat.NONE:
@@ -827,11 +856,16 @@ class ProjectModel:
                     return Op(ref, k.enter_effect, k.label, k.twin)
         return None
 
-    def _iter_op(self, value: Value, ref: SiteRef) -> Op | None:
-        if isinstance(value, VKind):
-            k = cat.kind(value.kind)
-            if k is not None and not k.is_async and k.iter_effect != cat.NONE:
-                return Op(ref, k.iter_effect, k.label, k.twin)
+    def _iter_op(self, value: Value, ref: SiteRef, depth: int = 0) -> Op | None:
+        if isinstance(value, VGen) and isinstance(value.func, VFunc):
+            # consuming a project generator runs its body here
+            fn = self.func(value.func)
+            if fn is None or fn.ir.is_async:
+                return None
+            return self._ops_to_via(fn, value.func, value.env, ref, depth)
+        k = cat.kind(self._kind_of(value))
+        if k is not None and not k.is_async and k.iter_effect != cat.NONE:
+            return Op(ref, k.iter_effect, k.label, k.twin)
         return None
 
     def _ext_call_op(self, q: str, call: ir.Call, scope: _Scope, ref: SiteRef) -> Op | None:
@@ -839,10 +873,16 @@ class ProjectModel:
         if entry is not None and entry.effect != cat.NONE:
             label = q.split(".")[0]
             return Op(ref, entry.effect, label)
-        return self._bind_op(call, scope, ref)
+        return self._bind_op(call, scope, ref, q)
 
-    def _bind_op(self, call: ir.Call, scope: _Scope, ref: SiteRef) -> Op | None:
-        """`metadata.create_all(engine)`: I/O because of the engine it is given."""
+    def _bind_op(self, call: ir.Call, scope: _Scope, ref: SiteRef, ext: str = "") -> Op | None:
+        """`metadata.create_all(engine)`, `Table(..., autoload_with=engine)`: I/O through the bind."""
+        keyword = cat.BIND_CALLS.get(ext)
+        if keyword is not None:
+            for k, v in call.kwargs:
+                if k == keyword and self._kind_of(self.eval(v, scope)) in cat.BIND_KINDS:
+                    return Op(ref, cat.IO, "SQLAlchemy reflection", "await conn.run_sync(...)")
+            return None
         if not (isinstance(call.func, ir.Attr) and call.func.attr in cat.BIND_METHODS):
             return None
         for arg in (*call.args, *(v for k, v in call.kwargs if k == "bind")):
@@ -851,18 +891,43 @@ class ProjectModel:
                 return Op(ref, cat.IO, "SQLAlchemy MetaData", "await conn.run_sync(metadata.create_all)")
         return None
 
-    def builtin_iter_op(self, call: ir.Call, scope: _Scope, ref: SiteRef) -> Op | None:
+    def _builtin_op(self, call: ir.Call, scope: _Scope, ref: SiteRef, depth: int) -> Op | None:
+        """Builtins that run a lazy query: `list(q)`, `sorted(q)`, `len(qs)`, `"".join(gen())`."""
         if not call.args:
             return None
-        return self._iter_op(self.eval(call.args[0], scope), ref)
+        f = call.func
+        if isinstance(f, ir.Name):
+            if self.lookup(f.id, scope) is not None:
+                return None  # shadowed by the project
+            if f.id in _BUILTIN_ITERATORS:
+                return self._iter_op(self.eval(call.args[0], scope), ref, depth)
+            if f.id in ("len", "bool"):
+                value = self.eval(call.args[0], scope)
+                kind = self._kind_of(value)
+                k = cat.kind(kind)
+                if k is not None and not k.is_async and k.len_effect != cat.NONE:
+                    return Op(ref, k.len_effect, k.label, k.twin)
+        elif isinstance(f, ir.Attr) and f.attr == "join" and isinstance(f.value, ir.Const):
+            return self._iter_op(self.eval(call.args[0], scope), ref, depth)
+        return None
+
+    def _kind_of(self, value: Value) -> str | None:
+        """The catalogue kind of a value, including project classes that inherit one."""
+        if isinstance(value, VKind):
+            return value.kind
+        if isinstance(value, VClass):
+            return self.class_kind(value.module, value.qualname)
+        return None
 
     def _helper_op(self, func: VFunc, call: ir.Call, scope: _Scope, ref: SiteRef, depth: int) -> Op | None:
         fn = self.func(func)
-        if fn is None or fn.ir.is_async or fn.ir.is_generator or fn.ir.is_lambda:
+        if fn is None or fn.ir.is_async or fn.ir.is_generator:
             return None
         if self.is_offloaded_function(fn):
             return None
-        env = self.bind_args(fn, func, call, scope)
+        return self._ops_to_via(fn, func, self.bind_args(fn, func, call, scope), ref, depth)
+
+    def _ops_to_via(self, fn: _Func, func: VFunc, env: tuple, ref: SiteRef, depth: int) -> Op | None:
         ops = self.site_ops(fn, env, depth + 1)
         if not ops:
             return None
@@ -900,23 +965,7 @@ class ProjectModel:
         return cached
 
     def _compute_loop_ops(self, fn: _Func) -> tuple[Op, ...]:
-        ops = list(self.site_ops(fn, ()))
-        # builtins that iterate (list(query), sorted(cursor)) are not catalogue calls
-        scope = _Scope(fn.module, fn)
-        sites = fn.module.ir.sites
-        seen = {o.site for o in ops}
-        for sid in fn.ir.sites:
-            site = sites[sid]
-            if site.kind != ir.CALL or not isinstance(site.expr, ir.Call):
-                continue
-            f = site.expr.func
-            if isinstance(f, ir.Name) and f.id in _BUILTIN_ITERATORS and self.lookup(f.id, scope) is None:
-                ref = (fn.module.ir.path, sid)
-                if ref not in seen:
-                    op = self.builtin_iter_op(site.expr, scope, ref)
-                    if op is not None:
-                        ops.append(op)
-        return tuple(ops)
+        return self.site_ops(fn, ())
 
     def dependencies(self) -> set[tuple[str, str]]:
         """Functions used as FastAPI dependencies anywhere in the project."""
@@ -1000,6 +1049,10 @@ def _route_label(dec: ir.Expr) -> str:
         shown = path.value or "/"
     verb = {"api_route": "ROUTE", "route": "ROUTE", "websocket": "WEBSOCKET"}.get(method, method.upper())
     return f"{verb} {shown}"
+
+
+def _is_none(expr: ir.Expr) -> bool:
+    return type(expr) is ir.Const and expr.value is None
 
 
 def _is_slice(sub: ir.Sub) -> bool:
