@@ -11,6 +11,7 @@ import ast
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from typing import Iterator
 
 import libcst as cst
 from libcst.metadata import PositionProvider
@@ -139,6 +140,9 @@ class Extractor:
         self._awaited: set[int] = set()
         self._lambda_names: dict[int, str] = {}
         self._order: dict[int, int] = {}
+        # control context of the code being walked, reset at each function boundary
+        self._loop = 0
+        self._role = ""
         self._pending: dict[int, list[int]] = {}
         # source-order clock shared by name uses and bindings (ir.Name.pos, assign order)
         self._tick = 0
@@ -178,7 +182,8 @@ class Extractor:
         sid = len(self.sites)
         fn = self._innermost_func()
         owner = function if function is not None else (fn.qualname if fn else "")
-        self.sites.append(ir.Site(sid, kind, owner, expr, awaited))
+        ctx = (self._loop, self._role) if kind != ir.DEF else (0, "")
+        self.sites.append(ir.Site(sid, kind, owner, expr, awaited, *ctx))
         self.nodes.append(node)
         if kind == ir.DEF:
             self._order[sid] = len(self._order)
@@ -196,7 +201,8 @@ class Extractor:
             self._site_of[id(node)] = sid
             fn = self._innermost_func()
             # placeholder, replaced once the call is converted
-            self.sites.append(ir.Site(sid, ir.CALL, fn.qualname if fn else "", None, id(node) in self._awaited))
+            self.sites.append(ir.Site(sid, ir.CALL, fn.qualname if fn else "", None, id(node) in self._awaited,
+                                      self._loop, self._role))
             self.nodes.append(node)
             if fn is not None:
                 fn.sites.append(sid)
@@ -232,15 +238,13 @@ class Extractor:
                 else:
                     args.append(self.conv(arg.value))
             expr = ir.Call(self.conv(node.func), tuple(args), tuple(kwargs), sid)
-            old = self.sites[sid]
-            self.sites[sid] = ir.Site(sid, ir.CALL, old.function, expr, old.awaited)
+            self.sites[sid] = self.sites[sid]._replace(expr=expr)
             return expr
         if isinstance(node, cst.Await):
             self._awaited.add(id(node.expression))
             if isinstance(node.expression, cst.Call) and id(node.expression) in self._site_of:
                 sid = self._site_of[id(node.expression)]
-                old = self.sites[sid]
-                self.sites[sid] = ir.Site(sid, old.kind, old.function, old.expr, True)
+                self.sites[sid] = self.sites[sid]._replace(awaited=True)
             return ir.Await(self.conv(node.expression))
         if isinstance(node, cst.Subscript):
             index = []
@@ -346,7 +350,9 @@ class Extractor:
             self.walk(arg.value)
         qual = self._prefix() + node.name.value
         self.stack.append(_Class(qual, node.name.value, bases, decorators, self._enclosing_func_name()))
+        saved, self._loop, self._role = (self._loop, self._role), 0, ""
         self.walk(node.body)
+        self._loop, self._role = saved
         cls = self.stack.pop()
         assert isinstance(cls, _Class)
         self.classes.append(ir.ClassIR(cls.qualname, cls.name, cls.bases, tuple(cls.methods), tuple(cls.attrs),
@@ -411,7 +417,9 @@ class Extractor:
             fn.assigns.append(("<return-annotation>", returns_ann, -1))
         outer = self._func()
         self.stack.append(fn)
+        saved, self._loop, self._role = (self._loop, self._role), 0, ""
         self.walk(node.body)
+        self._loop, self._role = saved
         self.stack.pop()
         self._finish(fn)
         if isinstance(top, _Class):
@@ -450,8 +458,10 @@ class Extractor:
         self._visit_params_children(node.params)
         fn = _Func(qual, "<lambda>", False, True, (), params, "", "", owner, -1)
         self.stack.append(fn)
+        saved, self._loop, self._role = (self._loop, self._role), 0, ""
         fn.returns.append(self.conv(node.body))
         self.walk(node.body)
+        self._loop, self._role = saved
         self.stack.pop()
         self._finish(fn)
         return False
@@ -465,10 +475,24 @@ class Extractor:
     def visit_Nonlocal(self, node: cst.Nonlocal) -> bool:
         return False
 
+    def _stores(self, target: cst.BaseExpression, value: ir.Expr) -> None:
+        if isinstance(target, cst.Attribute):
+            self._new_site(ir.STORE, target, ir.Store(self.conv(target), value))
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for element in target.elements:
+                self._stores(element.value, ir.OTHER)
+        elif isinstance(target, cst.StarredElement):
+            self._stores(target.value, ir.OTHER)
+
+    def visit_AugAssign(self, node: cst.AugAssign) -> bool:
+        self._stores(node.target, ir.OTHER)
+        return True
+
     def visit_Assign(self, node: cst.Assign) -> bool:
         value = self.conv(node.value)
         for target in node.targets:
             self._bind(target.target, value)
+            self._stores(target.target, value)
         if not self.stack and len(node.targets) == 1:
             t = node.targets[0].target
             if isinstance(t, cst.Name) and t.value == "__all__" and isinstance(value, ir.Seq):
@@ -480,6 +504,7 @@ class Extractor:
         self._bind(node.target, ir.Annot(self.conv(node.annotation.annotation)))
         if node.value is not None:
             self._bind(node.target, self.conv(node.value))
+        self._stores(node.target, self.conv(node.value) if node.value is not None else ir.OTHER)
         return True
 
     def visit_IfExp(self, node: cst.IfExp) -> bool:
@@ -508,8 +533,10 @@ class Extractor:
 
     def visit_Return(self, node: cst.Return) -> bool:
         fn = self._func()
+        value = self.conv(node.value) if node.value is not None else ir.Const(None)
         if fn is not None and node.value is not None:
-            fn.returns.append(self.conv(node.value))
+            fn.returns.append(value)
+        self._new_site(ir.RETURN, node, value)
         return True
 
     def visit_Yield(self, node: cst.Yield) -> bool:
@@ -519,7 +546,9 @@ class Extractor:
             if isinstance(node.value, cst.From):
                 fn.yields.append(ir.OTHER)
             else:
-                fn.yields.append(self.conv(node.value) if node.value is not None else ir.Const(None))
+                value = self.conv(node.value) if node.value is not None else ir.Const(None)
+                fn.yields.append(value)
+                self._new_site(ir.YIELD, node, value)
         return True
 
     def visit_With(self, node: cst.With) -> bool:
@@ -544,7 +573,66 @@ class Extractor:
         else:
             self._new_site(ir.ITER, node.iter, value)
         self._bind(node.target, ir.IterOf(value))
-        return True
+        self.walk(node.target)
+        self.walk(node.iter)
+        self._loop += 1
+        self.walk(node.body)
+        self._loop -= 1
+        if node.orelse is not None:
+            self.walk(node.orelse)
+        return False
+
+    def visit_While(self, node: cst.While) -> bool:
+        self._loop += 1  # the test runs once per iteration too
+        self.walk(node.test)
+        self.walk(node.body)
+        self._loop -= 1
+        if node.orelse is not None:
+            self.walk(node.orelse)
+        return False
+
+    def _comprehension(self, parts: tuple, for_in: cst.CompFor) -> bool:
+        # source order: the element first, then the loops; the element runs per item
+        self._loop += 1
+        for part in parts:
+            self.walk(part)
+        self._loop -= 1
+        self.walk(for_in)
+        return False
+
+    def visit_ListComp(self, node: cst.ListComp) -> bool:
+        return self._comprehension((node.elt,), node.for_in)
+
+    def visit_SetComp(self, node: cst.SetComp) -> bool:
+        return self._comprehension((node.elt,), node.for_in)
+
+    def visit_GeneratorExp(self, node: cst.GeneratorExp) -> bool:
+        return self._comprehension((node.elt,), node.for_in)
+
+    def visit_DictComp(self, node: cst.DictComp) -> bool:
+        return self._comprehension((node.key, node.value), node.for_in)
+
+    def _try(self, node: cst.Try | cst.TryStar) -> bool:
+        saved = self._role
+        self._role = ir.TRY
+        self.walk(node.body)
+        self._role = ir.EXCEPT
+        for handler in node.handlers:
+            self.walk(handler)
+        self._role = ir.TRY
+        if node.orelse is not None:
+            self.walk(node.orelse)
+        self._role = ir.FINALLY
+        if node.finalbody is not None:
+            self.walk(node.finalbody)
+        self._role = saved
+        return False
+
+    def visit_Try(self, node: cst.Try) -> bool:
+        return self._try(node)
+
+    def visit_TryStar(self, node: cst.TryStar) -> bool:
+        return self._try(node)
 
     def visit_CompFor(self, node: cst.CompFor) -> bool:
         value = self.conv(node.iter)
@@ -557,7 +645,15 @@ class Extractor:
         # comprehension variables are local to the comprehension; binding them in the
         # function is a harmless over-approximation for a flow-insensitive analysis
         self._bind(node.target, ir.IterOf(value))
-        return True
+        self.walk(node.target)
+        self.walk(node.iter)
+        self._loop += 1  # conditions and inner loops run once per item
+        for cond in node.ifs:
+            self.walk(cond)
+        if node.inner_for_in is not None:
+            self.walk(node.inner_for_in)
+        self._loop -= 1
+        return False
 
 
 _HANDLERS = {
@@ -639,6 +735,14 @@ def _ast_spans(text: str, ex: Extractor) -> list | None:
                 add((ir.WITH,), item.context_expr)
         elif t is ast.FunctionDef or t is ast.AsyncFunctionDef:
             add((ir.DEF,), node)
+        elif t is ast.Return:
+            add((ir.RETURN,), node)
+        elif t is ast.Yield:
+            add((ir.YIELD,), node)
+        elif t is ast.Assign or t is ast.AnnAssign or t is ast.AugAssign:
+            for target in (node.targets if t is ast.Assign else [node.target]):
+                for attr in _attribute_targets(target):
+                    add((ir.STORE,), attr)
     for entries in groups.values():
         entries.sort(key=lambda e: e[:4])
 
@@ -666,6 +770,16 @@ def _ast_spans(text: str, ex: Extractor) -> list | None:
                 end_col = _chars(lines, end_line, node.end_col_offset or 0)
             spans[sid] = (line, col + 1, end_line, end_col + 1)
     return spans
+
+
+def _attribute_targets(target: ast.AST) -> Iterator[ast.Attribute]:
+    if isinstance(target, ast.Attribute):
+        yield target
+    elif isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            yield from _attribute_targets(element)
+    elif isinstance(target, ast.Starred):
+        yield from _attribute_targets(target.value)
 
 
 _LINE_SPLIT = re.compile(r"\r\n|\r|\n")

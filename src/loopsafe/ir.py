@@ -4,110 +4,106 @@ It is deliberately small and made only of frozen, picklable values: expressions 
 tiny symbolic tree (names, attributes, calls, awaits...), functions become their params,
 assignments, returns/yields and the *sites* (calls, iterations, `with` items) they contain.
 The project-wide semantic layer combines these summaries; rules never see LibCST nodes.
-Positions are not part of the summary: the extractor keeps the CST nodes of the sites
-beside it so positions are computed only for what gets reported.
+Each site carries its position (`ModuleIR.spans`), so nothing needs the CST afterwards.
+
+These are NamedTuples rather than frozen dataclasses on purpose: summaries are cached on
+disk and shipped between processes, and tuples pickle 2-3x faster (measured on 200k
+nodes: dump 0.52 s vs 1.56 s, load 0.44 s vs 0.91 s). Code must test node types with
+`type(x) is` / `isinstance`, never with `==`: two node types with the same fields compare
+equal as tuples.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Union
+from typing import NamedTuple, Union
 
 
-@dataclass(frozen=True, slots=True)
-class Name:
+class Name(NamedTuple):
     id: str
     #: source order of the use (compared with assignment order for a reaching-definition guess)
     pos: int = -1
 
 
-@dataclass(frozen=True, slots=True)
-class Attr:
+class Attr(NamedTuple):
     value: "Expr"
     attr: str
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(NamedTuple):
     func: "Expr"
     args: tuple["Expr", ...]
     kwargs: tuple[tuple[str, "Expr"], ...]
     site: int  # index into ModuleIR.sites
 
 
-@dataclass(frozen=True, slots=True)
-class Sub:
+class Sub(NamedTuple):
     value: "Expr"
     index: tuple["Expr", ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Await:
+class Await(NamedTuple):
     value: "Expr"
 
 
-@dataclass(frozen=True, slots=True)
-class Const:
+class Const(NamedTuple):
     value: object
 
 
-@dataclass(frozen=True, slots=True)
-class Seq:
+class Seq(NamedTuple):
     items: tuple["Expr", ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Union_:
+class Union_(NamedTuple):
     """`A | B` (annotations); evaluation takes the first known side."""
 
     items: tuple["Expr", ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Enter:
+class Enter(NamedTuple):
     """What `with <value> as x` binds to x."""
 
     value: "Expr"
     is_async: bool
 
 
-@dataclass(frozen=True, slots=True)
-class IterOf:
+class IterOf(NamedTuple):
     """An element of iterating `value` (`for x in value`)."""
 
     value: "Expr"
 
 
-@dataclass(frozen=True, slots=True)
-class FuncRef:
+class FuncRef(NamedTuple):
     """A lambda or nested function used as a value; names its FuncIR."""
 
     qualname: str
 
 
-@dataclass(frozen=True, slots=True)
-class Annot:
+class Annot(NamedTuple):
     """A binding by annotation only (`db: Session` in a class body or function)."""
 
     value: "Expr"
 
 
-@dataclass(frozen=True, slots=True)
-class Slice:
+class Store(NamedTuple):
+    """An attribute assignment (`app.state.db = value`), the expression of a STORE site."""
+
+    target: "Expr"
+    value: "Expr"
+
+
+class Slice(NamedTuple):
     """`a:b` inside a subscript."""
 
 
-@dataclass(frozen=True, slots=True)
-class Other:
+class Other(NamedTuple):
     pass
 
 
 OTHER = Other()
 
-Expr = Union[Name, Attr, Call, Sub, Await, Const, Seq, Union_, Enter, IterOf, FuncRef, Slice, Annot, Other]
+Expr = Union[Name, Attr, Call, Sub, Await, Const, Seq, Union_, Enter, IterOf, FuncRef, Slice, Annot, Store, Other]
 
 
-@dataclass(frozen=True, slots=True)
-class Param:
+class Param(NamedTuple):
     name: str
     annotation: Expr | None
     default: Expr | None
@@ -119,21 +115,29 @@ CALL = "call"
 ITER = "iter"
 WITH = "with"
 SUB = "sub"
+RETURN = "return"
+YIELD = "yield"
+STORE = "store"
+
+#: Site.role: where a site sits relative to the innermost `try` of its function
+TRY, EXCEPT, FINALLY = "try", "except", "finally"
 DEF = "def"
 
 
-@dataclass(frozen=True, slots=True)
-class Site:
+class Site(NamedTuple):
     id: int
     kind: str
     #: qualname of the innermost function containing it ("" at module or class level)
     function: str
     expr: Expr | None
     awaited: bool = False
+    #: how many loops (for/while/comprehension) of its function enclose it
+    loop: int = 0
+    #: "", TRY, EXCEPT or FINALLY: its place in the innermost enclosing try statement
+    role: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class FuncIR:
+class FuncIR(NamedTuple):
     qualname: str  # "get_users", "Repo.get", "handler.<locals>.inner", "f.<lambda:3>"
     name: str
     is_async: bool
@@ -154,8 +158,7 @@ class FuncIR:
     def_site: int
 
 
-@dataclass(frozen=True, slots=True)
-class ClassIR:
+class ClassIR(NamedTuple):
     qualname: str
     name: str
     bases: tuple[Expr, ...]
@@ -165,8 +168,7 @@ class ClassIR:
     parent: str  # enclosing function qualname, or ""
 
 
-@dataclass(frozen=True, slots=True)
-class ModuleIR:
+class ModuleIR(NamedTuple):
     path: str
     name: str  # dotted module name
     is_package: bool
