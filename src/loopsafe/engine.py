@@ -1,26 +1,30 @@
 """The one analysis entry point: source files in, frozen findings out.
 
-`check_files` parses each file once with LibCST, extracts its summary in one traversal,
-builds the project-wide semantic model, runs the selected rules, and turns their emissions
-into `Finding`s, computing positions only for files that report something. Front ends
-(CLI, flake8 plugin, pre-commit) call this and nothing else.
+`check_files` parses each file once with LibCST and summarises it in one traversal (in a
+process pool when there are many), builds the project-wide semantic model, runs the
+selected rules, and turns their emissions into `Finding`s. With a cache directory, file
+summaries and whole-run results are reused: a run where nothing changed neither imports
+LibCST nor parses anything. Front ends (CLI, flake8 plugin, pre-commit) call this only.
 """
 from __future__ import annotations
 
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-import libcst as cst
-
-from loopsafe import extract as ex
 from loopsafe import ir
+from loopsafe.cache import Cache, file_key, run_key
 from loopsafe.model import Finding, Frame, Options, ParseError, Report, SourceFile
 from loopsafe.rules import ALL_RULES, Rule
 from loopsafe.semantic import ProjectModel
 
+if TYPE_CHECKING:  # pragma: no cover
+    import libcst as cst
+
 _SNIPPET_MAX = 60
+#: below this many files to parse, a process pool costs more than it saves
+_POOL_MIN_FILES = 24
 
 
 def selected_codes(options: Options) -> set[str]:
@@ -89,6 +93,16 @@ class _Parsed:
 
 
 def _parse(source: SourceFile, name: str, is_package: bool) -> _Parsed | ParseError:
+    summary = summarise(source, name, is_package)
+    return summary if isinstance(summary, ParseError) else _Parsed(source, summary)
+
+
+def summarise(source: SourceFile, name: str, is_package: bool) -> ir.ModuleIR | ParseError:
+    """Parse one file and summarise it; never raises for any input."""
+    import libcst as cst  # imported here: warm runs never need it
+
+    from loopsafe import extract as ex
+
     try:
         module = cst.parse_module(source.text)
     except cst.ParserSyntaxError as err:
@@ -98,25 +112,73 @@ def _parse(source: SourceFile, name: str, is_package: bool) -> _Parsed | ParseEr
     except Exception as err:  # noqa: BLE001 - the parser must never take the run down
         return ParseError(source.path, 1, 1, f"could not parse: {type(err).__name__}: {err}")
     try:
-        summary = ex.extract(module, source.text, source.path, name, is_package)
+        return ex.extract(module, source.text, source.path, name, is_package)
     except RecursionError:
         return ParseError(source.path, 1, 1, "too deeply nested to analyse")
-    return _Parsed(source, summary)
 
 
-def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".") -> tuple[dict[str, "_Parsed"], list[ParseError]]:
-    """Parse and summarise every file once; files that fail become ParseErrors."""
+def _summarise_chunk(chunk: list[tuple[SourceFile, str, bool]]) -> list:
+    return [summarise(source, name, is_package) for source, name, is_package in chunk]
+
+
+def _summarise_all(work: list[tuple[SourceFile, str, bool]], jobs: int) -> list:
+    """Summaries in the order of `work`; in a process pool when it pays off."""
+    if jobs <= 1 or len(work) < _POOL_MIN_FILES:
+        return _summarise_chunk(work)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    # interleaved chunks balance big and small files without a per-file round trip
+    chunks = [work[i::jobs * 4] for i in range(jobs * 4)]
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            results = list(pool.map(_summarise_chunk, chunks))
+    except (OSError, RuntimeError):
+        # no processes to be had here (sandbox limits, broken pool): do it in-process
+        return _summarise_chunk(work)
+    out: list = [None] * len(work)
+    for i, chunk_results in enumerate(results):
+        for j, result in enumerate(chunk_results):
+            out[i + j * jobs * 4] = result
+    return out
+
+
+def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", *,
+                cache: Cache | None = None, jobs: int = 1) -> tuple[dict[str, "_Parsed"], list[ParseError]]:
+    """Summarise every file once (from the cache when it has it); failures become ParseErrors."""
     abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
     known = {os.path.normpath(p) for p in abspaths.values()}
-    parsed: dict[str, _Parsed] = {}
-    errors: list[ParseError] = []
+    results: dict[str, ir.ModuleIR | ParseError] = {}
+    work: list[tuple[SourceFile, str, bool]] = []
+    keys: dict[str, str] = {}
     for source in files:
         name, is_package = module_name_for(abspaths[source.path], known, options.src)
-        result = _parse(source, name, is_package)
+        if cache is not None:
+            key = keys[source.path] = file_key(source.text, name, is_package)
+            hit = cache.load_summary(key)
+            if isinstance(hit, ParseError):
+                results[source.path] = ParseError(source.path, hit.line, hit.column, hit.message)
+                continue
+            if isinstance(hit, ir.ModuleIR):
+                # the same file may be shown under another path (another cwd)
+                results[source.path] = hit if hit.path == source.path else hit._replace(path=source.path)
+                continue
+        work.append((source, name, is_package))
+    for (source, _, _), summary in zip(work, _summarise_all(work, jobs)):
+        results[source.path] = summary
+        if cache is not None:
+            cache.store_summary(keys[source.path], summary)
+    parsed: dict[str, _Parsed] = {}
+    errors: list[ParseError] = []
+    by_path = {f.path: f for f in files}
+    for source in files:
+        result = results[source.path]
         if isinstance(result, ParseError):
             errors.append(result)
         else:
-            parsed[source.path] = result
+            parsed[source.path] = _Parsed(by_path[source.path], result)
     return parsed, errors
 
 
@@ -147,10 +209,32 @@ def _syntax_error(source: SourceFile, err: "cst.ParserSyntaxError") -> ParseErro
     return ParseError(source.path, err.raw_line, err.raw_column + 1, f"SyntaxError: {err.message}")
 
 
-def check_files(files: Sequence[SourceFile], options: Options, root: str = ".") -> Report:
-    parsed, errors = parse_files(files, options, root)
+def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", *,
+                cache_dir: str | os.PathLike[str] | None = None, jobs: int | None = None) -> Report:
+    """Analyse `files` as one project.
+
+    `cache_dir` enables the on-disk cache; `jobs` is the number of processes used to parse
+    (default: the number of CPUs). Results do not depend on either.
+    """
+    jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
+    cache = Cache(cache_dir) if cache_dir is not None else None
+    run = None
+    if cache is not None:
+        abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
+        known = {os.path.normpath(p) for p in abspaths.values()}
+        keys = []
+        for f in files:
+            name, is_package = module_name_for(abspaths[f.path], known, options.src)
+            keys.append((f.path, file_key(f.text, name, is_package)))
+        run = run_key(keys, (options, sorted(selected_codes(options))))
+        hit = cache.load_results(run)
+        if isinstance(hit, tuple) and len(hit) == 2:
+            return Report(tuple(hit[0]), tuple(hit[1]), len(files))
+    parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs)
     model = build_model(parsed, options)
     findings = run_rules(parsed, model, options)
+    if cache is not None and run is not None:
+        cache.store_results(run, (tuple(findings), tuple(errors)))
     return Report(tuple(findings), tuple(errors), len(files))
 
 

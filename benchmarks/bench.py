@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""Time loopsafe against the field's reference points, side by side, in one run.
+
+    python benchmarks/bench.py --corpus PATH [--corpus PATH ...] [--runs 5] [--write docs/performance.md]
+    python benchmarks/bench.py --mirror blakeblackshear/frigate@e3fa701893 ...
+
+A corpus is a folder of Python files (`--corpus`), or a repository already fetched into
+../.mirror (`--mirror owner/name[@commit]`, exported with git). For each corpus it runs,
+each in a fresh subprocess, and reports the median wall time and the peak memory:
+
+- loopsafe cold (empty cache), warm (nothing changed), one file changed;
+- a single-process `libcst.parse_module` over every file (the floor of a naive design);
+- `flake8 --select ASYNC` (flake8-async) and `ruff check --select ASYNC`, when installed;
+- hydroid, when installed.
+
+It prints the ratios the speed targets are stated in (cold / parse-only, warm / cold,
+one-changed / cold) and, with `--scale`, loopsafe cold on 1x, 2x and 4x copies of the
+corpus to show linear growth. With `--write FILE` it writes the tables as Markdown with
+the machine and versions. It is a script, not a test: CI only runs it on a tiny corpus.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+PARSE_ONLY = """
+import sys, pathlib, libcst
+for p in sys.argv[1:]:
+    try:
+        libcst.parse_module(pathlib.Path(p).read_text(encoding="utf-8", errors="replace"))
+    except Exception:
+        pass
+"""
+
+
+@dataclass
+class Timing:
+    name: str
+    seconds: list[float] = field(default_factory=list)
+    peak_mib: float = 0.0
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds) if self.seconds else float("nan")
+
+
+def run(cmd: list[str], cwd: Path, env: dict | None = None) -> tuple[float, float, int]:
+    """Wall time, peak RSS (MiB) of the process tree's largest process, exit status."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.stderr is not None:
+        proc.stderr.close()
+    return elapsed, usage.ru_maxrss / 1024, proc.returncode
+
+
+def python_files(root: Path) -> list[Path]:
+    skip = {".git", "node_modules", "__pycache__", ".loopsafe_cache", "venv", ".venv"}
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if d not in skip]
+        out.extend(Path(dirpath, f) for f in filenames if f.endswith(".py"))
+    return sorted(out)
+
+
+def export_mirror(spec: str, dest: Path) -> Path:
+    repo, _, commit = spec.partition("@")
+    mirror = REPO.parent / ".mirror" / repo.replace("/", "+") / "repo"
+    if not mirror.exists():
+        raise SystemExit(f"no mirror of {repo} at {mirror}: fetch github:{repo} first")
+    target = dest / repo.replace("/", "+")
+    target.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "--git-dir", str(mirror), "archive", commit or "HEAD"],
+                             capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target
+
+
+def copies(src: Path, factor: int, dest: Path) -> Path:
+    out = dest / f"x{factor}"
+    if out.exists():
+        return out
+    for i in range(factor):
+        shutil.copytree(src, out / f"copy{i}", ignore=shutil.ignore_patterns(".loopsafe_cache", ".git"))
+    return out
+
+
+def loopsafe_cmd(corpus: Path, cache: Path, jobs: int | None) -> list[str]:
+    cmd = [sys.executable, "-m", "loopsafe", "check", str(corpus), "--output-format", "concise", "--quiet",
+           "--exit-zero", "--cache-dir", str(cache)]
+    if jobs:
+        cmd += ["--jobs", str(jobs)]
+    return cmd
+
+
+def measure_corpus(corpus: Path, runs: int, jobs: int | None, work: Path) -> list[Timing]:
+    files = python_files(corpus)
+    timings: list[Timing] = []
+
+    cold, warm, changed = Timing("loopsafe cold"), Timing("loopsafe warm (nothing changed)"), \
+        Timing("loopsafe one file changed")
+    victim = max(files, key=lambda p: p.stat().st_size)
+    original = victim.read_text(encoding="utf-8", errors="replace")
+    for i in range(runs):
+        cache = work / f"cache-{i}"
+        shutil.rmtree(cache, ignore_errors=True)
+        for timing in (cold, warm):
+            seconds, peak, _ = run(loopsafe_cmd(corpus, cache, jobs), corpus)
+            timing.seconds.append(seconds)
+            timing.peak_mib = max(timing.peak_mib, peak)
+        try:
+            victim.write_text(original + f"\n# benchmark edit {i}\n", encoding="utf-8")
+            seconds, peak, _ = run(loopsafe_cmd(corpus, cache, jobs), corpus)
+        finally:
+            victim.write_text(original, encoding="utf-8")
+        changed.seconds.append(seconds)
+        changed.peak_mib = max(changed.peak_mib, peak)
+        shutil.rmtree(cache, ignore_errors=True)
+    timings += [cold, warm, changed]
+
+    parse = Timing("libcst.parse_module, one process")
+    listing = work / "files.txt"
+    listing.write_text("\n".join(map(str, files)))
+    for _ in range(runs):
+        seconds, peak, _ = run([sys.executable, "-c", PARSE_ONLY, *map(str, files)], corpus)
+        parse.seconds.append(seconds)
+        parse.peak_mib = max(parse.peak_mib, peak)
+    timings.append(parse)
+
+    if shutil.which("flake8") and _has_module("flake8_async"):
+        t = Timing("flake8 --select ASYNC (flake8-async)")
+        for _ in range(runs):
+            seconds, peak, _ = run(["flake8", "--select", "ASYNC", "--exit-zero", str(corpus)], corpus)
+            t.seconds.append(seconds)
+            t.peak_mib = max(t.peak_mib, peak)
+        timings.append(t)
+    if shutil.which("ruff"):
+        t = Timing("ruff check --select ASYNC (cold)")
+        for _ in range(runs):
+            seconds, peak, _ = run(["ruff", "check", "--select", "ASYNC", "--exit-zero", "--no-cache", str(corpus)],
+                                   corpus)
+            t.seconds.append(seconds)
+            t.peak_mib = max(t.peak_mib, peak)
+        timings.append(t)
+    if shutil.which("hydroid"):
+        t = Timing("hydroid")
+        for _ in range(runs):
+            seconds, peak, _ = run(["hydroid", "check", str(corpus)], corpus)
+            t.seconds.append(seconds)
+            t.peak_mib = max(t.peak_mib, peak)
+        timings.append(t)
+    return timings
+
+
+def _has_module(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None
+
+
+def line_count(corpus: Path) -> int:
+    total = 0
+    for p in python_files(corpus):
+        with open(p, "rb") as f:
+            total += sum(1 for _ in f)
+    return total
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for dist in ("loopsafe", "libcst", "flake8", "flake8-async", "ruff"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            pass
+    return out
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kib / 1024 / 1024:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs ({cpu}){mem}"
+
+
+def report(name: str, corpus: Path, timings: list[Timing], scale: list[tuple[int, Timing]]) -> str:
+    by = {t.name: t for t in timings}
+    files, lines = len(python_files(corpus)), line_count(corpus)
+    out = [f"### {name}", "", f"{files} files, {lines:,} lines.", "",
+           "| what | median wall time | peak memory |", "|---|---|---|"]
+    for t in timings:
+        out.append(f"| {t.name} | {t.median:.2f} s | {t.peak_mib:.0f} MiB |")
+    cold, warm, changed = by["loopsafe cold"], by["loopsafe warm (nothing changed)"], by["loopsafe one file changed"]
+    parse = by["libcst.parse_module, one process"]
+    out += ["", "| ratio | measured | target |", "|---|---|---|",
+            f"| cold / single-process LibCST parse | {cold.median / parse.median:.2f} | at most 0.65 |",
+            f"| warm / cold | {warm.median / cold.median:.3f} | at most 0.05 |",
+            f"| one file changed / cold | {changed.median / cold.median:.3f} | at most 0.15 |",
+            f"| peak memory (cold) | {cold.peak_mib:.0f} MiB | at most 500 MiB |"]
+    if scale:
+        out += ["", "| copies | files | loopsafe cold | per 1x | peak memory |", "|---|---|---|---|---|"]
+        base = scale[0][1].median
+        for factor, t in scale:
+            out.append(f"| {factor}x | {len(python_files(corpus)) * factor} | {t.median:.2f} s | "
+                       f"{t.median / base / factor:.2f} | {t.peak_mib:.0f} MiB |")
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", action="append", default=[], help="a folder of Python files")
+    ap.add_argument("--mirror", action="append", default=[], help="owner/name[@commit] fetched into ../.mirror")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--jobs", type=int, default=None, help="loopsafe --jobs (default: loopsafe's default)")
+    ap.add_argument("--scale", action="store_true", help="also time 1x, 2x, 4x copies of each corpus")
+    ap.add_argument("--write", metavar="FILE", help="write the Markdown report to FILE")
+    args = ap.parse_args(argv)
+
+    sections = []
+    with tempfile.TemporaryDirectory(prefix="loopsafe-bench-") as tmp:
+        work = Path(tmp)
+        corpora = [(Path(c).resolve().name, Path(c).resolve()) for c in args.corpus]
+        for spec in args.mirror:
+            corpora.append((spec, export_mirror(spec, work / "corpora")))
+        if not corpora:
+            ap.error("give at least one --corpus or --mirror")
+        for name, path in corpora:
+            # a private copy: the one-file-changed step edits a file
+            copy = work / "copy" / name.replace("/", "+")
+            shutil.copytree(path, copy, ignore=shutil.ignore_patterns(".loopsafe_cache", ".git"))
+            print(f"== {name}: {len(python_files(copy))} files", flush=True)
+            timings = measure_corpus(copy, args.runs, args.jobs, work)
+            scale: list[tuple[int, Timing]] = []
+            if args.scale:
+                for factor in (1, 2, 4):
+                    scaled = copies(copy, factor, work / "scaled" / name.replace("/", "+"))
+                    t = Timing(f"{factor}x")
+                    for i in range(max(1, args.runs // 2)):
+                        cache = work / f"scale-cache-{factor}-{i}"
+                        seconds, peak, _ = run(loopsafe_cmd(scaled, cache, args.jobs), scaled)
+                        shutil.rmtree(cache, ignore_errors=True)
+                        t.seconds.append(seconds)
+                        t.peak_mib = max(t.peak_mib, peak)
+                    scale.append((factor, t))
+            section = report(name, copy, timings, scale)
+            print(section, flush=True)
+            sections.append(section)
+    if args.write:
+        vers = ", ".join(f"{k} {v}" for k, v in versions().items())
+        text = ("# Performance\n\nGenerated by `benchmarks/bench.py` (medians over "
+                f"{args.runs} runs, each a fresh process).\n\nMachine: {machine()}.\n\nVersions: {vers}.\n\n"
+                + "\n".join(sections))
+        Path(args.write).write_text(text)
+        print(f"wrote {args.write}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

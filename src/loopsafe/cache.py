@@ -1,0 +1,116 @@
+"""On-disk cache: per-file summaries and whole-run results, as ruff does.
+
+Layout (`.loopsafe_cache/` by default, with a `.gitignore` so it is never committed):
+
+    <dir>/<salt>/ir/<ab>/<key>.pickle       one file's ModuleIR (or its ParseError)
+    <dir>/<salt>/results/<key>.pickle       findings + parse errors of a whole run
+
+`salt` changes whenever loopsafe's own code changes (its version and a hash of its source
+files), so a new release or a local edit never reads stale entries. A file's key is the
+hash of its text and of what its summary depends on (its dotted module name, whether it
+is a package). A run's key is the hash of every file key and of the analysis options.
+Entries are written atomically (temp file + rename); a corrupt or unreadable entry is a
+miss, never an error.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from loopsafe import __version__
+
+_KEEP_RESULTS = 8
+
+
+def _code_salt() -> str:
+    digest = hashlib.blake2b(__version__.encode(), digest_size=8)
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        try:
+            digest.update(path.read_bytes())
+        except OSError:
+            continue
+    return digest.hexdigest()
+
+
+_SALT: str | None = None
+
+
+def salt() -> str:
+    global _SALT
+    if _SALT is None:
+        _SALT = _code_salt()
+    return _SALT
+
+
+def file_key(text: str, module: str, is_package: bool) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(f"{module}\0{int(is_package)}\0".encode())
+    digest.update(text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def run_key(file_keys: list[tuple[str, str]], options: Any) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr(options).encode())
+    for path, key in sorted(file_keys):
+        digest.update(f"{path}\0{key}\n".encode())
+    return digest.hexdigest()
+
+
+class Cache:
+    def __init__(self, directory: str | os.PathLike[str]) -> None:
+        self.root = Path(directory)
+        self.base = self.root / salt()
+
+    def _ensure_root(self) -> None:
+        if not self.root.exists():
+            self.root.mkdir(parents=True, exist_ok=True)
+            (self.root / ".gitignore").write_text("# created by loopsafe\n*\n")
+            (self.root / "CACHEDIR.TAG").write_text(
+                "Signature: 8a477f597d28d172789f06886806bc55\n# loopsafe cache directory\n")
+
+    def _read(self, path: Path) -> Any:
+        try:
+            with open(path, "rb") as f:
+                return pickle.load(f)
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, TypeError, ValueError):
+            return None
+
+    def _write(self, path: Path, value: Any) -> None:
+        try:
+            self._ensure_root()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError:
+            # a read-only or full disk makes the cache useless, not the run
+            return
+
+    def _ir_path(self, key: str) -> Path:
+        return self.base / "ir" / key[:2] / f"{key}.pickle"
+
+    def load_summary(self, key: str) -> Any:
+        return self._read(self._ir_path(key))
+
+    def store_summary(self, key: str, value: Any) -> None:
+        self._write(self._ir_path(key), value)
+
+    def load_results(self, key: str) -> Any:
+        return self._read(self.base / "results" / f"{key}.pickle")
+
+    def store_results(self, key: str, value: Any) -> None:
+        directory = self.base / "results"
+        self._write(directory / f"{key}.pickle", value)
+        try:
+            entries = sorted(directory.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
+            for stale in entries[_KEEP_RESULTS:]:
+                stale.unlink(missing_ok=True)
+        except OSError:
+            pass
