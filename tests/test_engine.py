@@ -1,0 +1,127 @@
+"""The engine's contracts beyond single findings: job-count independence and the cache."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from loopsafe import engine
+from loopsafe.model import Options, SourceFile
+
+API = """
+from fastapi import APIRouter, Depends
+from sqlalchemy.orm import Session
+
+from app.db import get_db
+from app import crud{n}
+
+router = APIRouter()
+
+
+@router.get("/items{n}")
+async def items{n}(db: Session = Depends(get_db)):
+    return crud{n}.list_items(db)
+"""
+
+CRUD = """
+def list_items(db):
+    return db.query(object).all()
+"""
+
+DB = """
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+
+SessionLocal = sessionmaker(bind=create_engine("sqlite://"))
+
+
+def get_db():
+    db = SessionLocal()
+    try:
+        yield db
+    finally:
+        db.close()
+"""
+
+
+def make_project(root: Path, modules: int = 15) -> list[SourceFile]:
+    (root / "app").mkdir(parents=True, exist_ok=True)
+    files = {"app/__init__.py": "", "app/db.py": DB}
+    for n in range(modules):
+        files[f"app/api{n}.py"] = API.format(n=n)
+        files[f"app/crud{n}.py"] = CRUD
+    out = []
+    for rel, text in files.items():
+        path = root / rel
+        path.write_text(textwrap.dedent(text))
+        out.append(SourceFile(rel, path.read_text(), str(path)))
+    return out
+
+
+def keyset(report) -> list[tuple]:
+    return sorted((f.path, f.line, f.column, f.code, f.message, f.chain) for f in report.findings)
+
+
+def test_results_do_not_depend_on_the_number_of_jobs(tmp_path: Path) -> None:
+    files = make_project(tmp_path, modules=15)  # 32 files: enough for the process pool
+    serial = engine.check_files(files, Options(), str(tmp_path), jobs=1)
+    pooled = engine.check_files(files, Options(), str(tmp_path), jobs=2)
+    assert len(serial.findings) == 15 + 15  # one LOOP103 and one LOOP105 per endpoint
+    assert keyset(serial) == keyset(pooled)
+
+
+def test_cached_runs_match_uncached_ones_and_notice_changes(tmp_path: Path) -> None:
+    project = tmp_path / "p"
+    files = make_project(project, modules=3)
+    cache = tmp_path / "cache"
+    fresh = engine.check_files(files, Options(), str(project))
+    first = engine.check_files(files, Options(), str(project), cache_dir=cache)
+    again = engine.check_files(files, Options(), str(project), cache_dir=cache)
+    assert keyset(fresh) == keyset(first) == keyset(again)
+    assert (cache / ".gitignore").read_text().strip().endswith("*")
+
+    # the helper stops blocking: its summary and the run's results must both be recomputed
+    changed = [f if f.path != "app/crud0.py" else SourceFile(f.path, "def list_items(db):\n    return []\n", f.abspath)
+               for f in files]
+    after = engine.check_files(changed, Options(), str(project), cache_dir=cache)
+    assert len(after.findings) == len(first.findings) - 2
+    assert not any(f.path == "app/api0.py" for f in after.findings)
+
+
+def test_selection_is_part_of_the_cached_results(tmp_path: Path) -> None:
+    files = make_project(tmp_path / "p", modules=2)
+    cache = tmp_path / "cache"
+    both = engine.check_files(files, Options(), str(tmp_path / "p"), cache_dir=cache)
+    only = engine.check_files(files, Options(select=("LOOP105",)), str(tmp_path / "p"), cache_dir=cache)
+    assert {f.code for f in both.findings} == {"LOOP103", "LOOP105"}
+    assert {f.code for f in only.findings} == {"LOOP105"}
+
+
+def test_corrupt_cache_entries_are_misses(tmp_path: Path) -> None:
+    files = make_project(tmp_path / "p", modules=2)
+    cache = tmp_path / "cache"
+    first = engine.check_files(files, Options(), str(tmp_path / "p"), cache_dir=cache)
+    for entry in cache.rglob("*.pickle"):
+        entry.write_bytes(b"not a pickle")
+    again = engine.check_files(files, Options(), str(tmp_path / "p"), cache_dir=cache)
+    assert keyset(first) == keyset(again)
+
+
+def test_warm_run_neither_imports_libcst_nor_parses(tmp_path: Path) -> None:
+    make_project(tmp_path / "p", modules=2)
+    script = textwrap.dedent(f"""
+        import json, sys
+        from pathlib import Path
+        from loopsafe import engine
+        from loopsafe.model import Options, SourceFile
+        root = Path({str(tmp_path / "p")!r})
+        files = [SourceFile(str(p.relative_to(root)), p.read_text(), str(p)) for p in sorted(root.rglob("*.py"))]
+        report = engine.check_files(files, Options(), str(root), cache_dir={str(tmp_path / "cache")!r})
+        print(json.dumps({{"findings": len(report.findings), "libcst": "libcst" in sys.modules}}))
+    """)
+    cold = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    warm = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
+    assert cold == {"findings": 4, "libcst": True}
+    assert warm == {"findings": 4, "libcst": False}
