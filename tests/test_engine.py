@@ -125,3 +125,13 @@ def test_warm_run_neither_imports_libcst_nor_parses(tmp_path: Path) -> None:
     warm = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
     assert cold == {"findings": 4, "libcst": True}
     assert warm == {"findings": 4, "libcst": False}
+
+
+def test_focus_reports_only_focused_files_with_whole_project_context(tmp_path: Path) -> None:
+    files = make_project(tmp_path, modules=2)
+    full = engine.check_files(files, Options(), str(tmp_path))
+    focused = engine.check_files(files, Options(), str(tmp_path), focus=["app/api1.py"])
+    assert {f.path for f in focused.findings} == {"app/api1.py"}
+    # the LOOP103 needs app/crud1.py, which is analysed but not reported on
+    assert sorted(f.code for f in focused.findings) == ["LOOP103", "LOOP105"]
+    assert [f for f in full.findings if f.path == "app/api1.py"] == list(focused.findings)

@@ -210,12 +210,16 @@ def _syntax_error(source: SourceFile, err: "cst.ParserSyntaxError") -> ParseErro
 
 
 def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", *,
-                cache_dir: str | os.PathLike[str] | None = None, jobs: int | None = None) -> Report:
+                cache_dir: str | os.PathLike[str] | None = None, jobs: int | None = None,
+                focus: Iterable[str] | None = None) -> Report:
     """Analyse `files` as one project.
 
     `cache_dir` enables the on-disk cache; `jobs` is the number of processes used to parse
-    (default: the number of CPUs). Results do not depend on either.
+    (default: the number of CPUs). Results do not depend on either. With `focus` (paths as
+    in `files`), only findings and parse errors in those files are reported, but the whole
+    project is still analysed: a staged file's call into an unstaged helper is seen.
     """
+    focus = set(focus) if focus is not None else None
     jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
     cache = Cache(cache_dir) if cache_dir is not None else None
     run = None
@@ -226,16 +230,18 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
         for f in files:
             name, is_package = module_name_for(abspaths[f.path], known, options.src)
             keys.append((f.path, file_key(f.text, name, is_package)))
-        run = run_key(keys, (options, sorted(selected_codes(options))))
+        run = run_key(keys, (options, sorted(selected_codes(options)), sorted(focus) if focus is not None else None))
         hit = cache.load_results(run)
         if isinstance(hit, tuple) and len(hit) == 2:
-            return Report(tuple(hit[0]), tuple(hit[1]), len(files))
+            return Report(tuple(hit[0]), tuple(hit[1]), len(files) if focus is None else len(focus))
     parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs)
     model = build_model(parsed, options)
-    findings = run_rules(parsed, model, options)
+    findings = run_rules(parsed, model, options, focus=focus)
+    if focus is not None:
+        errors = [e for e in errors if e.path in focus]
     if cache is not None and run is not None:
         cache.store_results(run, (tuple(findings), tuple(errors)))
-    return Report(tuple(findings), tuple(errors), len(files))
+    return Report(tuple(findings), tuple(errors), len(files) if focus is None else len(focus))
 
 
 def check_source(text: str, path: str = "<stdin>", options: Options | None = None) -> Report:

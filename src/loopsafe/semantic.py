@@ -194,6 +194,7 @@ class ProjectModel:
         self._offload = cat.OFFLOAD_WRAPPERS | frozenset(self.options.offload_wrappers)
         self._dependencies: set | None = None
         self._loop_ops: dict = {}
+        self._dep_routes: dict | None = None
         #: paths whose findings are wanted (flake8 asks one file at a time); None: all
         self.focus: set[str] | None = None
         self._routes: dict | None = None
@@ -1027,7 +1028,55 @@ class ProjectModel:
         return self._routes
 
     def route_of(self, fn: _Func) -> str:
-        return self.routes().get((fn.module.ir.path, fn.ir.qualname), "")
+        """A route that runs this function: itself, or one that depends on it (transitively)."""
+        key = (fn.module.ir.path, fn.ir.qualname)
+        label = self.routes().get(key)
+        if label is not None:
+            return label
+        return self._dependency_routes().get(key, "")
+
+    def _dependency_routes(self) -> dict[tuple[str, str], str]:
+        if self._dep_routes is None:
+            found: dict[tuple[str, str], str] = {}
+            todo = [(key, label) for key, label in sorted(self.routes().items())]
+            while todo:
+                key, label = todo.pop(0)
+                fn = self.func(VFunc(*key))
+                if fn is None:
+                    continue
+                for dep in self._param_dependencies(fn):
+                    if dep not in found and dep not in self.routes():
+                        found[dep] = label
+                        todo.append((dep, label))
+            self._dep_routes = found
+        return self._dep_routes
+
+    def _param_dependencies(self, fn: _Func) -> Iterator[tuple[str, str]]:
+        """Functions this one's parameters ask FastAPI for (`Depends(f)`, `Annotated[..., Depends(f)]`)."""
+        scope = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
+        for param in fn.ir.params:
+            for expr in (param.default, *self._annotated_metadata(param.annotation, scope)):
+                if not isinstance(expr, ir.Call):
+                    continue
+                func = self.eval(expr.func, scope)
+                if isinstance(func, VExt) and func.qualname in cat.DEPENDS:
+                    target = expr.args[0] if expr.args else dict(expr.kwargs).get("dependency")
+                    dep = self.eval(target, scope) if target is not None else None
+                    if isinstance(dep, VFunc):
+                        yield (dep.module, dep.qualname)
+
+    def _annotated_metadata(self, expr: ir.Expr | None, scope: _Scope, depth: int = 0) -> list:
+        if expr is None or depth > _MAX_DEPTH:
+            return []
+        if isinstance(expr, ir.Name):
+            exprs = scope.mod.assigns.get(expr.id)
+            return [m for e in exprs for m in self._annotated_metadata(e, _Scope(scope.mod, None), depth + 1)] \
+                if exprs else []
+        if isinstance(expr, ir.Sub):
+            base = self.eval(expr.value, scope)
+            if isinstance(base, VExt) and base.qualname in cat.ANNOTATED:
+                return list(expr.index[1:])
+        return []
 
     def is_entry_point(self, fn: _Func) -> bool:
         key = (fn.module.ir.path, fn.ir.qualname)
