@@ -142,6 +142,25 @@ def test_output_format_from_environment(project: Path) -> None:
     assert run("check", env={"LOOPSAFE_OUTPUT_FORMAT": "xml"}).exit_code == 2
 
 
+def test_the_cli_offers_every_renderer_format() -> None:
+    from loopsafe import cli, render
+
+    assert cli.OUTPUT_FORMATS == render.OUTPUT_FORMATS
+    help_text = " ".join(run("check", "--help").stdout.split())
+    for name in render.OUTPUT_FORMATS:
+        assert name in help_text
+
+
+@pytest.mark.parametrize("output_format", ["full", "concise", "json", "json-lines", "sarif", "github", "gitlab"])
+def test_every_output_format_reports_findings_and_sets_the_exit_code(project: Path, output_format: str) -> None:
+    result = run("check", "--output-format", output_format)
+    assert result.exit_code == 1, result.output
+    assert "LOOP101" in result.stdout and "LOOP103" in result.stdout
+    assert run("check", "--output-format", output_format, "--exit-zero").exit_code == 0
+    from_env = run("check", env={"LOOPSAFE_OUTPUT_FORMAT": output_format})
+    assert from_env.stdout == result.stdout
+
+
 def test_concise_and_quiet(project: Path) -> None:
     result = run("check", "--output-format", "concise")
     lines = result.stdout.splitlines()

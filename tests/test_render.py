@@ -285,3 +285,23 @@ def test_colour_output_and_no_wrapping() -> None:
     stream = io.StringIO()
     render.emit(render.make_console(stream, color=False), render.format_concise(report(long), show_summary=False))
     assert stream.getvalue() == f"a.py:1:1: LOOP101 {'x' * 300}\n"  # not wrapped at 80 columns
+
+
+# --------------------------------------------------------------------------- paths for CI formats
+
+
+def test_ci_paths_are_relative_to_the_root_else_absolute(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    cwd = root / "backend"
+    assert render.ci_path("app/api.py", str(cwd), str(root)) == "backend/app/api.py"
+    assert render.ci_path("../tools/x.py", str(cwd), str(root)) == "tools/x.py"
+    outside = str(tmp_path / "elsewhere" / "y.py")
+    assert render.root_relative(outside, str(cwd), str(root)) is None
+    assert render.ci_path(outside, str(cwd), str(root)) == Path(outside).as_posix()
+    assert render.root_relative("../../repo2/z.py", str(cwd), str(root)) is None  # a sibling, not below
+
+
+def test_json_lines_is_sorted_like_json() -> None:
+    out = render.format_json_lines(report(simple("b.py"), simple("a.py"), errors=(SYNTAX,)), "/")
+    assert [json.loads(line)["path"] for line in out.splitlines()] == ["a.py", "b.py"]
+    assert out.endswith("\n") and "\n\n" not in out

@@ -9,14 +9,21 @@ This module owns the command-line contract: flags, where output goes, and exit c
 
 It wires the other modules together and decides nothing they can: configuration is
 :mod:`loopsafe.config`, file discovery and decoding :mod:`loopsafe.discovery`, analysis
-:mod:`loopsafe.engine`, output :mod:`loopsafe.render`.
+:mod:`loopsafe.engine`, ``# noqa`` comments :mod:`loopsafe.suppression`, baselines
+:mod:`loopsafe.baseline`, output :mod:`loopsafe.render` and :mod:`loopsafe.sarif`.
+
+The engine's findings are filtered in this order: per-file ignores, ``# noqa`` comments,
+then the baseline. Everything printed (findings, summaries, ``--statistics``) and the
+exit code count only what is left.
 """
 from __future__ import annotations
 
+import io
 import os
 import sys
+import tokenize
 import traceback
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Sequence
 
@@ -32,6 +39,11 @@ EXIT_FINDINGS = 1
 EXIT_ERROR = 2
 
 STDIN = "-"
+
+#: the same as :data:`loopsafe.render.OUTPUT_FORMATS` (not imported: it would import rich)
+OUTPUT_FORMATS = ("full", "concise", "json", "json-lines", "sarif", "github", "gitlab")
+#: formats whose standard output must stay machine-readable: parse errors go to stderr
+_DATA_FORMATS = ("json", "json-lines", "sarif", "gitlab")
 
 
 class LoopsafeError(click.ClickException):
@@ -70,12 +82,12 @@ def _selector_option(flag: str, help_text: str):
 @click.option("-q", "--quiet", is_flag=True, help="Print findings only, without the summary.")
 @click.option(
     "--output-format",
-    type=click.Choice(["full", "concise", "json"]),
+    type=click.Choice(OUTPUT_FORMATS),
     default="full",
     show_default=True,
     envvar="LOOPSAFE_OUTPUT_FORMAT",
     show_envvar=True,
-    help="How findings are printed.",
+    help="How findings are printed (github: workflow annotations; sarif, gitlab: code scanning reports).",
 )
 @click.option(
     "-o",
@@ -106,6 +118,25 @@ def _selector_option(flag: str, help_text: str):
     metavar="PATH",
     help="The path of the code read from standard input (with PATH '-'), for messages, config and per-file ignores.",
 )
+@click.option(
+    "--add-noqa",
+    is_flag=True,
+    help="Add `# noqa: CODE` comments to the lines of all current findings, then exit 0.",
+)
+@click.option(
+    "--baseline",
+    "baseline_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Report only findings that FILE (see --write-baseline) does not record.",
+)
+@click.option(
+    "--write-baseline",
+    "write_baseline_file",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    metavar="FILE",
+    help="Record all current findings in FILE, then exit 0.",
+)
 def check(
     paths: tuple[str, ...],
     select: tuple[str, ...],
@@ -121,6 +152,9 @@ def check(
     force_exclude: bool,
     statistics: bool,
     stdin_filename: str | None,
+    add_noqa: bool,
+    baseline_file: Path | None,
+    write_baseline_file: Path | None,
 ) -> None:
     """Check PATHS (files or directories; default: the current directory).
 
@@ -132,6 +166,11 @@ def check(
         raise click.UsageError("'-' (standard input) cannot be combined with other paths")
     if stdin_filename is not None and not from_stdin:
         raise click.UsageError("--stdin-filename needs '-' as the only path")
+    if add_noqa and write_baseline_file is not None:
+        raise click.UsageError("--add-noqa cannot be used with --write-baseline")
+    if from_stdin and (add_noqa or write_baseline_file is not None):
+        flag = "--add-noqa" if add_noqa else "--write-baseline"
+        raise click.UsageError(f"{flag} cannot be used with standard input")
     if not from_stdin:
         for path in paths:
             if not os.path.lexists(path):
@@ -165,16 +204,32 @@ def check(
         if not sources and not errors:
             click.echo("warning: no Python files found under the given paths", err=True)
 
+    recorded = _read_baseline(baseline_file) if baseline_file is not None else None
+
     report = _run(sources, errors, settings)
     report = _apply_per_file_ignores(report, settings, abspaths, cwd)
+    texts = {source.path: source.text for source in sources}
+    report = _apply_noqa(report, texts)
+    project = _ProjectPaths(settings.project_root, cwd, abspaths)
+
+    if write_baseline_file is not None:
+        _write_baseline(write_baseline_file, report, project)
+        click.get_current_context().exit(EXIT_OK)
+    if recorded is not None:
+        report = _apply_baseline(recorded, report, settings, project, quiet=quiet)
+    if add_noqa:
+        _add_noqa(report, texts, project)
+        click.get_current_context().exit(EXIT_OK)
+
     _write_output(
         report,
-        {source.path: source.text for source in sources},
+        texts,
         output_format=output_format,
         output_file=output_file,
         quiet=quiet,
         statistics=statistics,
         cwd=str(cwd),
+        root=str(repository_root(settings.project_root)),
     )
     failed = bool(report.findings or report.parse_errors)
     click.get_current_context().exit(EXIT_FINDINGS if failed and not exit_zero else EXIT_OK)
@@ -239,6 +294,148 @@ def _apply_per_file_ignores(report: Report, settings: Settings, abspaths: dict[s
     return replace(report, findings=kept)
 
 
+# --------------------------------------------------------------------------- suppression
+
+
+@dataclass(frozen=True)
+class _ProjectPaths:
+    """Turns the paths findings are shown with into paths relative to the project root."""
+
+    root: Path
+    cwd: Path
+    abspaths: dict[str, str]
+
+    def absolute(self, display: str) -> str:
+        return self.abspaths.get(display) or os.path.normpath(os.path.join(self.cwd, display))
+
+    def relative(self, display: str) -> str:
+        absolute = self.absolute(display)
+        try:
+            return Path(os.path.relpath(absolute, self.root)).as_posix()
+        except ValueError:  # on another drive (Windows)
+            return Path(absolute).as_posix()
+
+    def exists(self, relative: str) -> bool:
+        return (self.root / relative).exists()
+
+
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+def _note(message: str) -> None:
+    click.echo(f"note: {message}", err=True)
+
+
+def _plural(count: int, singular: str, plural: str | None = None) -> str:
+    return f"{count} {singular if count == 1 else (plural or singular + 's')}"
+
+
+def _apply_noqa(report: Report, texts: dict[str, str]) -> Report:
+    from loopsafe.suppression import apply_noqa
+
+    kept, _suppressed, invalid = apply_noqa(report.findings, texts)
+    for directive in invalid:
+        _warn(str(directive))
+    return replace(report, findings=tuple(kept))
+
+
+def _add_noqa(report: Report, texts: dict[str, str], project: _ProjectPaths) -> None:
+    from loopsafe.discovery import DecodeError, decode_source
+    from loopsafe.suppression import add_noqa
+
+    by_path: dict[str, list] = {}
+    for finding in report.findings:
+        by_path.setdefault(finding.path, []).append(finding)
+    added = 0
+    for path, findings in sorted(by_path.items()):
+        new_text, count, skipped = add_noqa(findings, texts[path])
+        for item in skipped:
+            _warn(str(item))
+        if not count:
+            continue
+        target = project.absolute(path)
+        try:
+            data = Path(target).read_bytes()
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+            if decode_source(data) != texts[path]:
+                _warn(f"{path}: changed while it was being checked; no `# noqa` comments added")
+                continue
+            with open(target, "w", encoding=encoding, newline="") as f:
+                f.write(new_text)
+        except (OSError, SyntaxError, ValueError, DecodeError) as exc:
+            _warn(f"{path}: could not add `# noqa` comments: {exc}")
+            continue
+        added += count
+    if report.parse_errors:
+        _print_parse_errors(report)
+    click.echo(f"Added {_plural(added, 'noqa directive')}.", err=True)
+
+
+def _read_baseline(path: Path):
+    from loopsafe import baseline
+
+    try:
+        return baseline.read(path)
+    except baseline.BaselineError as exc:
+        raise LoopsafeError(str(exc)) from None
+
+
+def _write_baseline(path: Path, report: Report, project: _ProjectPaths) -> None:
+    from loopsafe import baseline
+
+    counts = baseline.count_findings(report.findings, project.relative)
+    try:
+        baseline.write(path, counts)
+    except OSError as exc:
+        raise LoopsafeError(f"{path}: cannot write baseline: {exc.strerror or exc}") from None
+    if report.parse_errors:
+        _print_parse_errors(report)
+    click.echo(
+        f"Wrote {path}: {_plural(len(report.findings), 'finding')} "
+        f"in {_plural(len(counts), 'entry', 'entries')}.",
+        err=True,
+    )
+
+
+def _apply_baseline(recorded, report: Report, settings: Settings, project: _ProjectPaths, *, quiet: bool) -> Report:
+    from loopsafe import baseline
+    from loopsafe.engine import selected_codes
+
+    failed = {error.path for error in report.parse_errors}
+    checked = {project.relative(path) for path in project.abspaths if path not in failed}
+    outcome = baseline.apply(
+        recorded,
+        report.findings,
+        project.relative,
+        checked=checked,
+        codes=selected_codes(settings.options),
+        exists=project.exists,
+    )
+    if outcome.stale and not quiet:
+        count = len(outcome.stale)
+        verb = "entry is" if count == 1 else "entries are"
+        _note(f"{count} baseline {verb} stale; rewrite with --write-baseline")
+    return replace(report, findings=tuple(outcome.new))
+
+
+# --------------------------------------------------------------------------- output
+
+
+def repository_root(project_root: Path) -> Path:
+    """What the CI formats name files relative to: the enclosing git checkout, else the project."""
+    for candidate in (project_root, *project_root.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return project_root
+
+
+def _print_parse_errors(report: Report) -> None:
+    from loopsafe import render
+
+    render.emit(render.make_console(sys.stderr), render.format_parse_errors(report.parse_errors))
+
+
 def _write_output(
     report: Report,
     sources: dict[str, str],
@@ -248,6 +445,7 @@ def _write_output(
     quiet: bool,
     statistics: bool,
     cwd: str,
+    root: str,
 ) -> None:
     from loopsafe import render
 
@@ -259,29 +457,48 @@ def _write_output(
     try:
         console = render.make_console(stream, color=False if output_file is not None else None)
         if statistics:
-            names = _rule_names()
+            names = {rule.code: rule.name for rule in _all_rules()}
             if output_format == "json":
                 stream.write(render.format_statistics_json(report, names))
             else:
                 render.emit(console, render.format_statistics(report, names))
-        elif output_format == "json":
-            stream.write(render.format_json(report, cwd))
-            if report.parse_errors:
-                render.emit(render.make_console(sys.stderr), render.format_parse_errors(report.parse_errors))
+        elif output_format == "full":
+            render.emit(console, render.format_full(report, sources, show_summary=not quiet))
         elif output_format == "concise":
             render.emit(console, render.format_concise(report, show_summary=not quiet))
         else:
-            render.emit(console, render.format_full(report, sources, show_summary=not quiet))
+            stream.write(_format_data(output_format, report, sources, cwd=cwd, root=root))
+            if output_format in _DATA_FORMATS and report.parse_errors:
+                _print_parse_errors(report)
         stream.flush()
     finally:
         if output_file is not None:
             stream.close()
 
 
-def _rule_names() -> dict[str, str]:
+def _format_data(output_format: str, report: Report, sources: dict[str, str], *, cwd: str, root: str) -> str:
+    from loopsafe import render
+
+    if output_format == "json":
+        return render.format_json(report, cwd)
+    if output_format == "json-lines":
+        return render.format_json_lines(report, cwd)
+    if output_format == "github":
+        levels = {rule.code: render.rule_level(rule.default_enabled) for rule in _all_rules()}
+        return render.format_github(report, cwd=cwd, root=root, levels=levels)
+    if output_format == "gitlab":
+        return render.format_gitlab(report, sources, cwd=cwd, root=root)
+    if output_format == "sarif":
+        from loopsafe.sarif import format_sarif
+
+        return format_sarif(report, sources, cwd=cwd, root=root, rules=_all_rules())
+    raise AssertionError(f"unhandled output format {output_format!r}")  # pragma: no cover
+
+
+def _all_rules() -> list:
     from loopsafe.rules import ALL_RULES
 
-    return {rule.code: rule.name for rule in ALL_RULES}
+    return list(ALL_RULES)
 
 
 # --------------------------------------------------------------------------- rules / explain

@@ -35,17 +35,34 @@ Formats
     These keys, and only these, are part of the contract (:data:`JSON_SCHEMA` states it
     formally; ``tests/test_render.py`` pins it). Parse errors are *not* in the array: a
     consumer reading stdout gets findings only, and the CLI writes parse errors to stderr.
+``json-lines``
+    The same objects, one per line, for streaming consumers.
+``sarif``
+    SARIF 2.1.0 for code-scanning services; see :mod:`loopsafe.sarif`.
+``github``
+    GitHub Actions workflow commands, one ``::error file=...,line=...::message`` (``::warning``
+    for rules that are off by default) per finding and parse error,
+    which GitHub shows as annotations on the pull request.
+``gitlab``
+    A GitLab Code Quality report (a JSON array of issues).
+
+The CI formats (``sarif``, ``github``, ``gitlab``) name files relative to a *root* the caller
+chooses (the repository's top directory), because that is how those services resolve them.
+Their fingerprints identify a finding by its code, file, enclosing function and the text of
+its line, never by line number, so they survive code moving around (see :func:`fingerprints`).
 
 Colour is used only when writing to a terminal, never when ``NO_COLOR`` is set, and always
 when ``FORCE_COLOR`` is set (see https://no-color.org and https://force-color.org).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 from collections import Counter
-from typing import IO, Any, Mapping, Sequence
+from pathlib import PurePath
+from typing import IO, Any, Iterable, Mapping, Sequence
 
 from rich.cells import cell_len
 from rich.console import Console
@@ -55,7 +72,7 @@ from rich.text import Text
 from loopsafe.discovery import display_path
 from loopsafe.model import Finding, Frame, ParseError, Report
 
-OUTPUT_FORMATS = ("full", "concise", "json")
+OUTPUT_FORMATS = ("full", "concise", "json", "json-lines", "sarif", "github", "gitlab")
 
 #: the code shown for files that could not be read, decoded or parsed
 PARSE_ERROR_CODE = "E999"
@@ -360,6 +377,136 @@ def format_json(report: Report, cwd: str) -> str:
     """The ``json`` format (see the module docstring for the schema). Always ends in a newline."""
     payload = [finding_to_json(finding, cwd) for finding in _sorted(report.findings)]
     return json.dumps(payload, indent=2, ensure_ascii=False) + "\n"
+
+
+def format_json_lines(report: Report, cwd: str) -> str:
+    """The ``json-lines`` format: one ``json`` object per line (nothing at all for no findings)."""
+    return "".join(
+        json.dumps(finding_to_json(finding, cwd), ensure_ascii=False) + "\n" for finding in _sorted(report.findings)
+    )
+
+
+# --------------------------------------------------------------------------- CI formats
+
+
+def root_relative(path: str, cwd: str, root: str) -> str | None:
+    """*path* (as shown, relative to *cwd* or absolute) relative to *root*, with ``/``.
+
+    ``None`` when the file is not below *root*.
+    """
+    absolute = os.path.normpath(os.path.join(cwd, path))
+    try:
+        rel = os.path.relpath(absolute, root)
+    except ValueError:  # another drive, on Windows
+        return None
+    if rel == os.pardir or rel.startswith(os.pardir + os.sep) or os.path.isabs(rel):
+        return None
+    return PurePath(rel).as_posix()
+
+
+def ci_path(path: str, cwd: str, root: str) -> str:
+    """How the CI formats name a file: relative to *root* when below it, else absolute."""
+    rel = root_relative(path, cwd, root)
+    return rel if rel is not None else PurePath(os.path.normpath(os.path.join(cwd, path))).as_posix()
+
+
+def normalised_line(text: str | None) -> str:
+    """A source line with its indentation and runs of whitespace collapsed, for fingerprints."""
+    return " ".join((text or "").split())
+
+
+def fingerprints(
+    findings: Iterable[Finding], sources: Mapping[str, str], *, cwd: str, root: str
+) -> dict[Finding, tuple[str, int]]:
+    """A stable identity for each finding: ``(digest, occurrence)``.
+
+    The digest hashes the rule code, the file (relative to *root*), the enclosing function and
+    the finding's source line with whitespace normalised, so it does not change when code
+    above it is added or removed, or when it is re-indented. Findings with the same digest
+    (the same call twice in one function) are told apart by their 1-based occurrence, in
+    line order, as GitHub's own ``primaryLocationLineHash`` does.
+    """
+    lines = SourceLines(sources)
+    seen: Counter[str] = Counter()
+    out: dict[Finding, tuple[str, int]] = {}
+    for finding in _sorted(list(findings)):
+        basis = "\0".join([
+            finding.code,
+            ci_path(finding.path, cwd, root),
+            finding.function,
+            normalised_line(lines.line(finding.path, finding.line)),
+        ])
+        digest = hashlib.sha256(basis.encode("utf-8", "surrogatepass")).hexdigest()
+        seen[digest] += 1
+        out[finding] = (digest, seen[digest])
+    return out
+
+
+def rule_level(default_enabled: bool) -> str:
+    """The CI severity of a rule: rules on by default report bugs ("error"); opt-in rules
+    are advisory ("warning")."""
+    return "error" if default_enabled else "warning"
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def _workflow_command(level: str, properties: Sequence[tuple[str, object]], message: str) -> str:
+    props = ",".join(f"{name}={_escape_property(str(value))}" for name, value in properties)
+    return f"::{level} {props}::{_escape_data(message)}\n"
+
+
+def format_github(
+    report: Report, *, cwd: str, root: str, levels: Mapping[str, str] | None = None
+) -> str:
+    """The ``github`` format: one workflow command per finding and per parse error.
+
+    *levels* maps a rule code to ``"error"`` or ``"warning"`` (default ``"error"``). GitHub
+    rejects an annotation whose columns are given when it spans several lines, so ``col``
+    and ``endColumn`` are written only for findings on one line.
+    """
+    out = []
+    for finding in _sorted(report.findings):
+        props: list[tuple[str, object]] = [("file", ci_path(finding.path, cwd, root)), ("line", finding.line)]
+        if finding.end_line == finding.line:
+            props += [("col", finding.column), ("endLine", finding.end_line), ("endColumn", finding.end_column)]
+        else:
+            props += [("endLine", finding.end_line)]
+        props.append(("title", f"loopsafe ({finding.code})"))
+        level = (levels or {}).get(finding.code, "error")
+        out.append(_workflow_command(level, props, finding.message))
+    for error in _sorted_errors(report.parse_errors):
+        props = [
+            ("file", ci_path(error.path, cwd, root)), ("line", error.line), ("col", error.column),
+            ("title", f"loopsafe ({PARSE_ERROR_CODE})"),
+        ]
+        out.append(_workflow_command("error", props, error.message))
+    return "".join(out)
+
+
+#: the severity GitLab shows for every finding (its scale: info, minor, major, critical, blocker)
+GITLAB_SEVERITY = "major"
+
+
+def format_gitlab(report: Report, sources: Mapping[str, str], *, cwd: str, root: str) -> str:
+    """The ``gitlab`` format: a Code Quality report. Parse errors are not part of it."""
+    prints = fingerprints(report.findings, sources, cwd=cwd, root=root)
+    issues = []
+    for finding in _sorted(report.findings):
+        digest, occurrence = prints[finding]
+        issues.append({
+            "description": f"{finding.code} {finding.message}",
+            "check_name": finding.code,
+            "fingerprint": hashlib.md5(f"{digest}:{occurrence}".encode("ascii"), usedforsecurity=False).hexdigest(),
+            "severity": GITLAB_SEVERITY,
+            "location": {"path": ci_path(finding.path, cwd, root), "lines": {"begin": finding.line}},
+        })
+    return json.dumps(issues, indent=2, ensure_ascii=False) + "\n"
 
 
 # --------------------------------------------------------------------------- statistics

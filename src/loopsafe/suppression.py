@@ -1,0 +1,333 @@
+"""``# noqa`` comments: reading them, applying them to findings, and writing them (``--add-noqa``).
+
+Semantics follow flake8, so a comment written for one front end works in the other:
+
+* ``# noqa`` alone suppresses every finding reported on its line;
+* ``# noqa: LOOP101, LOOP102`` (codes separated by commas and/or whitespace) suppresses the
+  findings whose code starts with one of the codes, so ``# noqa: LOOP1`` covers LOOP101;
+* the comment belongs to the line a finding is *reported* on (its start line). As flake8
+  does, a line continued with a backslash or by a multi-line string is one line for this
+  purpose, and its comment goes where a comment is legal: after the last physical line::
+
+      rows = db.execute('''
+          SELECT ...
+      ''')  # noqa: LOOP101      <- covers the finding reported on the first line
+
+A call spread over several lines *inside brackets* is not joined: the comment must be on
+the line the finding starts on, as in flake8.
+
+Where loopsafe is stricter or more lenient than flake8, it follows ruff:
+
+* ``noqa`` and the codes are case-insensitive, and ``#noqa:LOOP101`` needs no space;
+* ``# noqa:`` followed by no code, or by something that is not a code, such as the
+  letters-only ``# noqa: LOOP``, is reported as invalid and *not* honoured (flake8 reads it
+  as a bare ``# noqa`` that hides everything on the line);
+* only real comments count: ``"# noqa"`` inside a string literal is not a directive.
+
+Comments are found with :mod:`tokenize`. When a file cannot be tokenized, each physical
+line is searched for a directive, as flake8 does in that case, and ``--add-noqa`` leaves the
+file alone.
+"""
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import tokenize
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+from loopsafe.model import Finding
+
+# `# noqa` not followed by more of a word (`# noqa_foo` is not a directive), then an optional
+# `: codes`. The codes are matched one by one below, to tell "no codes" from "bad codes".
+_DIRECTIVE = re.compile(r"#\s*noqa(?![\w-])(?P<colon>\s*:)?", re.IGNORECASE)
+_CODE = re.compile(r"[A-Z]+[0-9]+(?![\w-])", re.IGNORECASE)
+_SEPARATOR = re.compile(r"[,\s]*")
+_WORD = re.compile(r"[^\s,]+")
+_LINE_END = re.compile(r"(?<=\n)|(?<=\r)(?!\n)")
+
+#: how `--add-noqa` separates the comment from the code, as black and ruff do
+COMMENT_GAP = "  "
+
+
+@dataclass(frozen=True)
+class Directive:
+    """One ``# noqa`` directive, positioned inside its physical line."""
+
+    line: int
+    #: column (0-based, in characters) where ``#`` starts
+    start: int
+    #: ``None`` for a bare ``# noqa``; otherwise the codes, upper-cased
+    codes: tuple[str, ...] | None
+    #: columns of the code list (``LOOP101, E501``), to merge new codes into it
+    codes_start: int = 0
+    codes_end: int = 0
+    #: why the directive is not honoured, or "" if it is valid
+    problem: str = ""
+
+    @property
+    def valid(self) -> bool:
+        return not self.problem
+
+    def suppresses(self, code: str) -> bool:
+        if not self.valid:
+            return False
+        return self.codes is None or code.upper().startswith(self.codes)
+
+
+def parse_directive(comment: str, line: int = 0, offset: int = 0) -> Directive | None:
+    """The first ``# noqa`` directive in *comment* (text starting at column *offset*), if any."""
+    match = _DIRECTIVE.search(comment)
+    if match is None:
+        return None
+    start = offset + match.start()
+    if not match.group("colon"):
+        return Directive(line, start, None)
+    position = match.end()
+    codes: list[str] = []
+    codes_start = codes_end = position
+    while True:
+        position = _SEPARATOR.match(comment, position).end()
+        code = _CODE.match(comment, position)
+        if code is None:
+            break
+        if not codes:
+            codes_start = code.start()
+        codes.append(code.group().upper())
+        codes_end = position = code.end()
+    if not codes:
+        word = _WORD.match(comment, position)
+        got = f"`{word.group()}`" if word else "nothing"
+        return Directive(
+            line, start, (), problem=f"expected rule codes after `noqa:` (such as `# noqa: LOOP101`), got {got}"
+        )
+    return Directive(line, start, tuple(codes), offset + codes_start, offset + codes_end)
+
+
+def split_lines(text: str) -> list[str]:
+    """Physical lines with their line ends, split where the Python tokenizer splits them.
+
+    ``str.splitlines`` also splits at form feeds and Unicode separators, which Python does not.
+    """
+    lines = _LINE_END.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def _strip_eol(line: str) -> tuple[str, str]:
+    body = line.rstrip("\r\n")
+    return body, line[len(body):]
+
+
+@dataclass
+class _TokenMap:
+    """What :mod:`tokenize` says about a file, as far as ``# noqa`` is concerned."""
+
+    #: line -> the last line of the flake8 "noqa line" it belongs to
+    line_end: dict[int, int] = field(default_factory=dict)
+    #: line -> (column, text) of the comment on that line
+    comments: dict[int, tuple[int, str]] = field(default_factory=dict)
+    #: lines where a comment would land inside an f-string (Python 3.12+ tokenizes those)
+    no_comment: set[int] = field(default_factory=set)
+
+
+def _token_map(lines: Sequence[str]) -> _TokenMap | None:
+    """Group lines as flake8's ``FileProcessor._noqa_line_mapping`` does, and find comments.
+
+    A group ends at each NEWLINE or NL token; a token spanning lines (a multi-line string)
+    or a backslash continuation (which produces no token) extends it. ``None`` if the file
+    does not tokenize.
+    """
+    bodies = iter([_strip_eol(line)[0] + "\n" for line in lines])
+    result = _TokenMap()
+    first, last = sys.maxsize, -1
+    fstring_depth = 0
+    fstring_start = getattr(tokenize, "FSTRING_START", None)
+    fstring_end = getattr(tokenize, "FSTRING_END", None)
+    try:
+        for tok in tokenize.generate_tokens(lambda: next(bodies, "")):
+            kind = tok.type
+            if kind in (tokenize.ENDMARKER, tokenize.DEDENT):
+                continue
+            if kind == fstring_start:
+                fstring_depth += 1
+            elif kind == fstring_end:
+                fstring_depth -= 1
+            elif kind == tokenize.COMMENT:
+                result.comments[tok.start[0]] = (tok.start[1], tok.string)
+            first = min(first, tok.start[0])
+            last = max(last, tok.end[0])
+            if kind in (tokenize.NEWLINE, tokenize.NL):
+                for number in range(first, last + 1):
+                    result.line_end[number] = last
+                if fstring_depth:
+                    result.no_comment.add(last)
+                first, last = sys.maxsize, -1
+    except (tokenize.TokenError, SyntaxError):
+        return None
+    return result
+
+
+class FileNoqa:
+    """The ``# noqa`` directives of one file's text."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = split_lines(text)
+        self._tokens = _token_map(self.lines)
+
+    def comment_line(self, line: int) -> int:
+        """The physical line whose comment governs findings reported on *line*."""
+        if self._tokens is None:
+            return line
+        return self._tokens.line_end.get(line, line)
+
+    def directive_at(self, line: int) -> Directive | None:
+        """The directive written on physical line *line* (not following the flake8 grouping)."""
+        if self._tokens is None:
+            if not 1 <= line <= len(self.lines):
+                return None
+            return parse_directive(_strip_eol(self.lines[line - 1])[0], line)
+        comment = self._tokens.comments.get(line)
+        if comment is None:
+            return None
+        column, text = comment
+        return parse_directive(text, line, column)
+
+    def directive_for(self, line: int) -> Directive | None:
+        """The directive that applies to a finding reported on *line*."""
+        return self.directive_at(self.comment_line(line))
+
+    def directives(self) -> Iterable[Directive]:
+        """Every directive in the file, in line order."""
+        if self._tokens is None:
+            numbers: Iterable[int] = range(1, len(self.lines) + 1)
+        else:
+            numbers = sorted(self._tokens.comments)
+        for number in numbers:
+            directive = self.directive_at(number)
+            if directive is not None:
+                yield directive
+
+    # -- writing ------------------------------------------------------------------------
+
+    def comment_problem(self, line: int) -> str:
+        """Why a comment for findings on *line* cannot be written, or "" if it can."""
+        if self._tokens is None:
+            return "the file could not be tokenized"
+        target = self._tokens.line_end.get(line)
+        if target is None:
+            return "the line is not part of the code"
+        if target in self._tokens.no_comment:
+            return "the line ends inside an f-string"
+        existing = self.directive_at(target)
+        if existing is not None and not existing.valid:
+            return f"line {target} has an invalid `# noqa` directive; correct it by hand"
+        return ""
+
+    def with_codes(self, line: int, codes: Iterable[str]) -> str:
+        """Physical line *line* (with its line end) carrying a directive that covers *codes*.
+
+        An existing ``# noqa: X`` on the line is extended (its codes first, then the new ones,
+        sorted); any other comment is kept and the directive appended after it.
+        """
+        body, eol = _strip_eol(self.lines[line - 1])
+        existing = self.directive_at(line)
+        if existing is not None and existing.codes:
+            merged = list(existing.codes)
+            merged += sorted(set(codes) - set(merged))
+            body = body[: existing.codes_start] + ", ".join(merged) + body[existing.codes_end:]
+        else:
+            body = body.rstrip() + COMMENT_GAP + f"# noqa: {', '.join(sorted(set(codes)))}"
+        return body + eol
+
+
+# --------------------------------------------------------------------------- applying
+
+
+@dataclass(frozen=True)
+class InvalidDirective:
+    path: str
+    line: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: invalid `# noqa` directive, ignored: {self.problem}"
+
+
+def _mentions_noqa(text: str) -> bool:
+    return "noqa" in text.lower()
+
+
+def apply_noqa(
+    findings: Sequence[Finding], sources: Mapping[str, str]
+) -> tuple[list[Finding], list[Finding], list[InvalidDirective]]:
+    """Split *findings* into (kept, suppressed) by the ``# noqa`` comments in *sources*.
+
+    *sources* maps a finding's path to its file's text. Also returns the invalid directives
+    found in any of *sources*, so the caller can warn about them whether or not they sit on a
+    reported line (files that never mention ``noqa`` are not tokenized).
+    """
+    files = {path: FileNoqa(text) for path, text in sources.items() if _mentions_noqa(text)}
+    kept: list[Finding] = []
+    suppressed: list[Finding] = []
+    for finding in findings:
+        noqa = files.get(finding.path)
+        directive = noqa.directive_for(finding.line) if noqa is not None else None
+        (suppressed if directive is not None and directive.suppresses(finding.code) else kept).append(finding)
+    invalid = [
+        InvalidDirective(path, directive.line, directive.problem)
+        for path, noqa in sorted(files.items())
+        for directive in noqa.directives()
+        if not directive.valid
+    ]
+    return kept, suppressed, invalid
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A finding ``--add-noqa`` could not cover."""
+
+    path: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: cannot add a `# noqa` comment: {self.reason}"
+
+
+def add_noqa(findings: Sequence[Finding], text: str) -> tuple[str, int, list[Skipped]]:
+    """*text* with ``# noqa: CODE`` comments covering *findings* (all in this one file).
+
+    Returns the new text, the number of lines that got a new or extended directive, and the
+    findings that could not be covered. The result is checked to compile whenever the
+    original did; if it would not, the file is left alone and every finding is skipped.
+    """
+    noqa = FileNoqa(text)
+    wanted: dict[int, set[str]] = {}
+    skipped: list[Skipped] = []
+    for finding in findings:
+        problem = noqa.comment_problem(finding.line)
+        if problem:
+            skipped.append(Skipped(finding.path, finding.line, problem))
+            continue
+        wanted.setdefault(noqa.comment_line(finding.line), set()).add(finding.code)
+    if not wanted:
+        return text, 0, skipped
+    lines = list(noqa.lines)
+    for line, codes in wanted.items():
+        lines[line - 1] = noqa.with_codes(line, codes)
+    new_text = "".join(lines)
+    if _compiles(text) and not _compiles(new_text):  # a safety net: never break a file
+        reason = "adding it would make the file invalid Python (please report this)"
+        return text, 0, skipped + [Skipped(f.path, f.line, reason) for f in findings]
+    return new_text, len(wanted), skipped
+
+
+def _compiles(text: str) -> bool:
+    try:
+        ast.parse(text)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    return True
