@@ -215,10 +215,6 @@ def test_letters_only_noqa_is_where_the_cli_and_flake8_differ(project: Path) -> 
     assert f"app/api.py:{line}: invalid `# noqa` directive" in stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="flake8_plugin.py does not apply [tool.loopsafe] per-file-ignores, which the CLI does",
-)
 def test_per_file_ignores_are_honoured_alike(project: Path) -> None:
     write(project, {"pyproject.toml": FILES["pyproject.toml"]
                     + '\n[tool.loopsafe.per-file-ignores]\n"app/api.py" = ["LOOP105"]\n'})

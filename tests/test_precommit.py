@@ -147,11 +147,6 @@ def test_try_repo_fails_with_findings(hook_setup, monkeypatch: pytest.MonkeyPatc
     assert re.search(r"Found \d+ findings? in \d+ files?\.", output)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="`loopsafe check FILES` analyses only FILES, so pre-commit's staged files do not see helpers "
-           "in unstaged modules (LOOP103 through shop/crud.py is missed)",
-)
 def test_hook_on_one_staged_file_sees_helpers_in_other_modules(hook_setup, monkeypatch: pytest.MonkeyPatch) -> None:
     _, project, _ = hook_setup
     target = "shop/api/products.py"

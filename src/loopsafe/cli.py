@@ -131,6 +131,21 @@ def _selector_option(flag: str, help_text: str):
     help="Report only findings that FILE (see --write-baseline) does not record.",
 )
 @click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="LOOPSAFE_CACHE_DIR",
+    show_envvar=True,
+    help="Where to cache file summaries and results (default: .loopsafe_cache in the project root).",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes used to parse files (default: the number of CPUs). Results do not depend on it.",
+)
+@click.option(
     "--write-baseline",
     "write_baseline_file",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -155,6 +170,9 @@ def check(
     add_noqa: bool,
     baseline_file: Path | None,
     write_baseline_file: Path | None,
+    cache_dir: Path | None,
+    no_cache: bool,
+    jobs: int | None,
 ) -> None:
     """Check PATHS (files or directories; default: the current directory).
 
@@ -206,7 +224,15 @@ def check(
 
     recorded = _read_baseline(baseline_file) if baseline_file is not None else None
 
-    report = _run(sources, errors, settings)
+    # Files named one by one (pre-commit, editors) are checked with their whole project as
+    # context, so a call into a helper in an unnamed module is still followed.
+    named_files = from_stdin or bool(paths) and all(os.path.isfile(os.path.join(cwd, p)) for p in paths)
+    context = _read_context(sources, settings, cwd) if named_files and sources else []
+    if no_cache:
+        cache = None
+    else:
+        cache = cwd / cache_dir if cache_dir is not None else settings.project_root / ".loopsafe_cache"
+    report = _run(sources, errors, settings, context=context, cache_dir=cache, jobs=jobs)
     report = _apply_per_file_ignores(report, settings, abspaths, cwd)
     texts = {source.path: source.text for source in sources}
     report = _apply_noqa(report, texts)
@@ -262,12 +288,24 @@ def _read_stdin(
     return [item], [], {display: abspath}
 
 
-def _run(sources: list[SourceFile], errors: list[ParseError], settings: Settings) -> Report:
+def _read_context(sources: list[SourceFile], settings: Settings, cwd: Path) -> list[SourceFile]:
+    """The project's other files (those not being checked), read for cross-module context."""
+    found = discover([str(settings.project_root)], settings.discovery, cwd=str(cwd))
+    checked = {os.path.normpath(s.abspath) for s in sources if s.abspath}
+    rest = [path for path in found.files if os.path.normpath(path) not in checked]
+    context, _unreadable = read_sources(rest, str(cwd))  # unreadable context files are not reported
+    return context
+
+
+def _run(sources: list[SourceFile], errors: list[ParseError], settings: Settings, *,
+         context: Sequence[SourceFile] = (), cache_dir: Path | None = None, jobs: int | None = None) -> Report:
     from loopsafe.engine import check_files  # the engine is heavy; `rules` and `explain` do not need it
 
     if sources:
         try:
-            report = check_files(sources, settings.options, root=str(settings.project_root))
+            report = check_files([*sources, *context], settings.options, root=str(settings.project_root),
+                                 cache_dir=cache_dir, jobs=jobs,
+                                 focus=[s.path for s in sources] if context else None)
         except Exception as exc:  # noqa: BLE001
             # A crash must not look like "findings" (exit 1) to CI: report it as an error.
             traceback.print_exc(file=sys.stderr)

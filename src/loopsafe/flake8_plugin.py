@@ -46,14 +46,17 @@ class _Project:
 
         known = self.sources.get(path)
         if known is not None and known.text == text:
-            return engine.run_rules(self.parsed, self.model, self.options, focus=[path])
-        # an edited or unknown file (stdin, outside the project): re-analyse with it swapped in
-        files = [f for f in self.files if f.path != path] + [SourceFile(path, text, path)]
-        parsed, _ = engine.parse_files(files, self.options, self.root)
-        if path not in parsed:
-            return []
-        model = engine.build_model(parsed, self.options)
-        return engine.run_rules(parsed, model, self.options, focus=[path])
+            findings = engine.run_rules(self.parsed, self.model, self.options, focus=[path])
+        else:
+            # an edited or unknown file (stdin, outside the project): re-analyse with it swapped in
+            files = [f for f in self.files if f.path != path] + [SourceFile(path, text, path)]
+            parsed, _ = engine.parse_files(files, self.options, self.root)
+            if path not in parsed:
+                return []
+            model = engine.build_model(parsed, self.options)
+            findings = engine.run_rules(parsed, model, self.options, focus=[path])
+        # [tool.loopsafe] per-file-ignores, as the CLI applies them
+        return [f for f in findings if not self.settings.is_ignored(f, path)]
 
 
 def _project_root(filename: str) -> str:
