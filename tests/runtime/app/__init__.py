@@ -1,0 +1,6 @@
+"""A small FastAPI app whose endpoints are the positive and negative examples of LOOP1xx.
+
+It is real code run for real by tests/runtime/test_event_loop.py: loopsafe scans this package,
+and the test drives every endpoint on a live event loop to check that the endpoints loopsafe
+flags stall the loop and the ones it leaves silent do not.
+"""
