@@ -24,6 +24,14 @@ IO = "io"
 CONNECT = "connect"
 NONE = "none"
 
+#: Method.awaits / Entry.awaits: how the awaitable a call on an async object returns must be used
+#: a coroutine, or a plain `def` returning an awaitable (db-apis.md C and AW rows): it must be
+#: awaited; throwing it away or using it as its result is a bug
+MUST_AWAIT = "must"
+#: an awaitable that is also an async context manager (AW+ACM rows): `await x` or `async with x`
+#: are both right; only throwing it away is a bug
+AWAIT_OR_ENTER = "enter"
+
 
 @dataclass(frozen=True, slots=True)
 class Method:
@@ -35,6 +43,8 @@ class Method:
     kwarg_returns: Mapping[str, str] | None = None
     #: kind returned instead when the first argument names one of these classes (`cursor(SSCursor)`)
     arg_returns: Mapping[str, str] | None = None
+    #: on async kinds: "" (a plain method), MUST_AWAIT or AWAIT_OR_ENTER
+    awaits: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +93,22 @@ class Entry:
     subclass_kind: str | None = None
     #: the class object itself, when the name is used as a value (e.g. a Model class)
     value_kind: str | None = None
+    #: calling it gives an awaitable: "" , MUST_AWAIT or AWAIT_OR_ENTER (`asyncpg.connect`)
+    awaits: str = ""
 
 
 def _m(effect: str = NONE, returns: str | None = None) -> Method:
     return Method(effect, returns)
+
+
+def _aw(returns: str | None = None) -> Method:
+    """A coroutine (or awaitable) method of an async object: must be awaited."""
+    return Method(NONE, returns, awaits=MUST_AWAIT)
+
+
+def _acm(returns: str | None = None) -> Method:
+    """An awaitable async context manager: `await` it or `async with` it."""
+    return Method(NONE, returns, awaits=AWAIT_OR_ENTER)
 
 
 def _methods(*groups: tuple[str, Method]) -> Mapping[str, Method]:
@@ -191,17 +213,40 @@ _kind(Kind("dbapi.Connection", "DB-API connection",
 _kind(Kind("dbapi.Cursor", "DB-API cursor", methods=_methods(("execute executemany callproc", _m(IO)))))
 
 # --- SQLAlchemy asyncio ----------------------------------------------------------------
+# db-apis.md §1.8 (and §2 for SQLModel's `exec`); `awaits` drives LOOP301.
 _ASYNC_SESSION_METHODS = _methods(
-    ("execute scalars scalar get get_one stream stream_scalars refresh merge delete flush commit "
-     "rollback close connection run_sync", _m()),
+    ("execute scalars exec", _aw("sqlalchemy.Result")),
+    ("stream stream_scalars", _aw("sqlalchemy.AsyncResult")),
+    ("scalar get get_one refresh merge delete flush commit rollback close aclose reset invalidate connection "
+     "run_sync merge_all delete_all close_all", _aw()),
+    ("remove", _aw()),  # async_scoped_session.remove() is a coroutine, unlike scoped_session.remove()
+    ("add add_all expunge expunge_all expire expire_all is_modified begin begin_nested in_transaction "
+     "in_nested_transaction get_transaction get_nested_transaction get_bind identity_key object_session "
+     "configure", _m()),
 )
 _kind(Kind("sqlalchemy.AsyncSession", "SQLAlchemy AsyncSession", is_async=True, methods=_ASYNC_SESSION_METHODS))
 _kind(Kind("sqlalchemy.AsyncSessionFactory", "SQLAlchemy async_sessionmaker", is_async=True,
-           methods=_methods(("begin", _m(NONE, "sqlalchemy.AsyncSession"))),
+           methods=_methods(("begin", _m(NONE, "sqlalchemy.AsyncSession")), ("configure", _m())),
            call_kind="sqlalchemy.AsyncSession"))
 _kind(Kind("sqlalchemy.AsyncEngine", "SQLAlchemy AsyncEngine", is_async=True,
-           methods=_methods(("connect begin", _m(NONE, "sqlalchemy.AsyncConnection")))))
-_kind(Kind("sqlalchemy.AsyncConnection", "SQLAlchemy AsyncConnection", is_async=True))
+           methods=_methods(("connect", _acm("sqlalchemy.AsyncConnection")),
+                            ("begin", _m(NONE, "sqlalchemy.AsyncConnection")),
+                            ("dispose raw_connection", _aw()),
+                            ("execution_options", _m(NONE, "sqlalchemy.AsyncEngine")),
+                            ("get_execution_options update_execution_options clear_compiled_cache", _m()))))
+_kind(Kind("sqlalchemy.AsyncConnection", "SQLAlchemy AsyncConnection", is_async=True,
+           methods=_methods(("execute scalars", _aw("sqlalchemy.Result")),
+                            ("start close aclose commit rollback exec_driver_sql scalar run_sync invalidate "
+                             "get_isolation_level get_raw_connection", _aw()),
+                            ("execution_options", _aw("sqlalchemy.AsyncConnection")),
+                            ("stream stream_scalars", _acm("sqlalchemy.AsyncResult")),
+                            ("begin begin_nested in_transaction in_nested_transaction get_transaction "
+                             "get_nested_transaction", _m()))))
+_kind(Kind("sqlalchemy.AsyncResult", "SQLAlchemy AsyncResult", is_async=True,
+           methods=_methods(("all fetchall fetchmany fetchone first one one_or_none scalar scalar_one "
+                             "scalar_one_or_none freeze close", _aw()),
+                            ("scalars mappings columns tuples unique yield_per", _m(NONE, "sqlalchemy.AsyncResult")),
+                            ("keys", _m()))))
 
 # --- sqlite3 ---------------------------------------------------------------------------
 _kind(Kind("sqlite3.Connection", "sqlite3 connection",
@@ -263,7 +308,26 @@ _kind(Kind("psycopg.PoolConnection", "psycopg_pool connection context",
 # On async kinds only the methods listed with an effect are considered: these are the sync
 # methods that still block (psycopg's libpq cancel).
 _kind(Kind("psycopg.AsyncConnection", "psycopg AsyncConnection", is_async=True,
-           methods=_methods(("cancel", _m(IO))), twin="await conn.cancel_safe()"))
+           methods=_methods(("cancel", _m(IO)),
+                            ("execute", _aw("psycopg.AsyncCursor")),
+                            ("close commit rollback cancel_safe set_autocommit set_isolation_level set_read_only "
+                             "set_deferrable tpc_begin tpc_prepare tpc_commit tpc_rollback tpc_recover wait", _aw()),
+                            ("cursor", _m(NONE, "psycopg.AsyncCursor")),
+                            ("transaction pipeline notifies xid fileno add_notice_handler remove_notice_handler "
+                             "add_notify_handler remove_notify_handler", _m())),
+           enter_kind="psycopg.AsyncConnection", twin="await conn.cancel_safe()"))
+_kind(Kind("psycopg.AsyncCursor", "psycopg AsyncCursor", is_async=True,
+           methods=_methods(("execute executemany", _aw("psycopg.AsyncCursor")),
+                            ("fetchone fetchmany fetchall scroll close set_result", _aw()),
+                            ("copy stream results nextset mogrify setinputsizes", _m())),
+           enter_kind="psycopg.AsyncCursor"))
+_kind(Kind("psycopg.AsyncPool", "psycopg_pool AsyncConnectionPool", is_async=True,
+           methods=_methods(("open close wait getconn putconn check check_connection resize drain", _aw()),
+                            ("connection", _m(NONE, "psycopg.AsyncPoolConnection")),
+                            ("get_stats pop_stats run_task", _m())),
+           enter_kind="psycopg.AsyncPool"))
+_kind(Kind("psycopg.AsyncPoolConnection", "psycopg_pool async connection context", is_async=True,
+           enter_kind="psycopg.AsyncConnection"))
 
 # --- PyMySQL / MySQLdb -----------------------------------------------------------------
 _kind(Kind("mysql.Connection", "MySQL connection (PyMySQL/MySQLdb)",
@@ -322,12 +386,32 @@ _kind(Kind("pymongo.Cursor", "PyMongo Cursor",
            ),
            iter_effect=IO, item_effect=IO, slice_kind="pymongo.Cursor",
            twin="pymongo.AsyncMongoClient (async for / to_list)"))
+# PyMongo Async and motor share these kinds, so only what must be awaited in both is marked
+# (db-apis.md §10.2/§10.3): `aggregate`, `watch`, `list_indexes` run at once in PyMongo Async
+# but give latent cursors in motor; `start_session`, `close`, `rewind` differ too.
 _kind(Kind("pymongo.AsyncClient", "async MongoDB client", is_async=True,
+           methods=_methods(("list_database_names list_databases server_info drop_database", _aw()),
+                            ("get_database get_default_database", _m(NONE, "pymongo.AsyncDatabase"))),
            attr_kind="pymongo.AsyncDatabase", item_kind="pymongo.AsyncDatabase"))
 _kind(Kind("pymongo.AsyncDatabase", "async MongoDB database", is_async=True,
+           methods=_methods(("command cursor_command create_collection drop_collection list_collection_names "
+                             "list_collections validate_collection dereference", _aw()),
+                            ("get_collection", _m(NONE, "pymongo.AsyncCollection")),
+                            ("with_options", _m(NONE, "pymongo.AsyncDatabase"))),
            attr_kind="pymongo.AsyncCollection", item_kind="pymongo.AsyncCollection"))
 _kind(Kind("pymongo.AsyncCollection", "async MongoDB collection", is_async=True,
+           methods=_methods(("find_one find_one_and_update find_one_and_replace find_one_and_delete insert_one "
+                             "insert_many update_one update_many replace_one delete_one delete_many bulk_write "
+                             "count_documents estimated_document_count distinct create_index create_indexes "
+                             "drop_index drop_indexes index_information options rename drop create_search_index "
+                             "create_search_indexes drop_search_index update_search_index", _aw()),
+                            ("find find_raw_batches", _m(NONE, "pymongo.AsyncCursor")),
+                            ("with_options", _m(NONE, "pymongo.AsyncCollection"))),
            attr_kind="pymongo.AsyncCollection", item_kind="pymongo.AsyncCollection"))
+_kind(Kind("pymongo.AsyncCursor", "async MongoDB cursor", is_async=True,
+           methods=_methods(("to_list next close distinct explain", _aw()),
+                            ("sort limit skip batch_size hint max_time_ms where collation comment clone",
+                             _m(NONE, "pymongo.AsyncCursor")))))
 
 # --- redis-py --------------------------------------------------------------------------
 _kind(Kind("redis.Redis", "redis-py Redis",
@@ -352,7 +436,96 @@ _kind(Kind("redis.PubSub", "redis-py PubSub",
                             ("listen", _m(NONE, "redis.Iter")), ("close", _m()))))
 _kind(Kind("redis.Lock", "redis-py Lock",
            methods=_methods(("acquire release extend reacquire locked owned", _m(IO))), enter_effect=IO))
-_kind(Kind("redis.AsyncRedis", "redis.asyncio Redis", is_async=True))
+# redis.asyncio (db-apis.md §11.2): every command method returns a coroutine (plain `def`s of
+# the shared command mixins: AW), only the factories below are plain.
+_kind(Kind("redis.AsyncRedis", "redis.asyncio Redis", is_async=True,
+           other_methods=_aw(),
+           methods=_methods(
+               ("pipeline", _m(NONE, "redis.AsyncPipeline")),
+               ("pubsub", _m(NONE, "redis.AsyncPubSub")),
+               ("lock", _m(NONE, "redis.AsyncLock")),
+               ("register_script monitor client from_url from_pool get_connection_kwargs get_encoder "
+                "set_response_callback get_retry set_retry load_external_module scan_iter hscan_iter sscan_iter "
+                "zscan_iter json ft ts bf cf cms topk tdigest graph vset", _m()),
+           )))
+_kind(Kind("redis.AsyncPipeline", "redis.asyncio Pipeline", is_async=True,
+           methods=_methods(("execute watch unwatch reset discard aclose immediate_execute_command load_scripts",
+                             _aw()),
+                            ("multi pipeline_execute_command", _m())),
+           # buffered commands return the pipeline (after watch() they are immediate: unknowable)
+           other_methods=_m(NONE, "redis.AsyncPipeline"), enter_kind="redis.AsyncPipeline"))
+_kind(Kind("redis.AsyncPubSub", "redis.asyncio PubSub", is_async=True,
+           methods=_methods(("subscribe psubscribe ssubscribe get_message check_health connect reset aclose run "
+                             "execute_command parse_response unsubscribe punsubscribe sunsubscribe ping", _aw()),
+                            ("listen", _m())),
+           enter_kind="redis.AsyncPubSub"))
+_kind(Kind("redis.AsyncLock", "redis.asyncio Lock", is_async=True,
+           methods=_methods(("acquire release locked owned do_acquire do_release do_extend do_reacquire extend "
+                             "reacquire", _aw()),
+                            ("register_scripts", _m()))))
+
+# --- asyncpg (db-apis.md §7) -----------------------------------------------------------
+_ASYNCPG_QUERIES = ("execute executemany fetch fetchrow fetchval fetchmany copy_from_query copy_from_table "
+                    "copy_to_table copy_records_to_table")
+_kind(Kind("asyncpg.Connection", "asyncpg connection", is_async=True,
+           methods=_methods((_ASYNCPG_QUERIES, _aw()),
+                            ("prepare", _aw("asyncpg.PreparedStatement")),
+                            ("close reset set_type_codec reset_type_codec set_builtin_type_codec add_listener "
+                             "remove_listener reload_schema_state", _aw()),
+                            ("transaction", _m(NONE, "asyncpg.Transaction")),
+                            ("cursor terminate is_closed is_in_transaction get_server_pid get_server_version "
+                             "get_settings get_reset_query add_log_listener remove_log_listener "
+                             "add_termination_listener remove_termination_listener add_query_logger "
+                             "remove_query_logger query_logger", _m()))))
+_kind(Kind("asyncpg.Pool", "asyncpg pool", is_async=True,
+           methods=_methods((_ASYNCPG_QUERIES, _aw()),
+                            ("release close expire_connections", _aw()),
+                            ("acquire", _acm("asyncpg.Connection")),
+                            ("terminate get_size get_idle_size get_min_size get_max_size is_closing "
+                             "set_connect_args", _m()))))
+_kind(Kind("asyncpg.PreparedStatement", "asyncpg prepared statement", is_async=True,
+           methods=_methods(("fetch fetchrow fetchval fetchmany executemany explain", _aw()),
+                            ("cursor get_query get_parameters get_attributes get_name get_statusmsg", _m()))))
+_kind(Kind("asyncpg.Transaction", "asyncpg transaction", is_async=True,
+           methods=_methods(("start commit rollback", _aw()))))
+
+# --- aiosqlite (db-apis.md §8) ---------------------------------------------------------
+_kind(Kind("aiosqlite.Connection", "aiosqlite connection", is_async=True,
+           methods=_methods(("commit rollback close interrupt create_function set_trace_callback "
+                             "set_progress_handler set_authorizer enable_load_extension load_extension backup", _aw()),
+                            ("execute executemany executescript cursor", _acm("aiosqlite.Cursor")),
+                            ("execute_fetchall execute_insert", _acm()),
+                            ("stop iterdump", _m())),
+           enter_kind="aiosqlite.Connection"))
+_kind(Kind("aiosqlite.Cursor", "aiosqlite cursor", is_async=True,
+           methods=_methods(("execute executemany executescript", _aw("aiosqlite.Cursor")),
+                            ("fetchone fetchmany fetchall close", _aw())),
+           enter_kind="aiosqlite.Cursor"))
+
+# --- aiomysql / asyncmy (db-apis.md §9) ------------------------------------------------
+_kind(Kind("aiomysql.Connection", "aiomysql/asyncmy connection", is_async=True,
+           methods=_methods(("commit rollback begin ping select_db autocommit query kill show_warnings set_charset "
+                             "ensure_closed", _aw()),
+                            # aiomysql's cursor() is AW+ACM, asyncmy's a plain object: both usable without await
+                            ("cursor", _m(NONE, "aiomysql.Cursor")),
+                            ("close escape literal insert_id affected_rows get_autocommit thread_id get_server_info",
+                             _m())),
+           enter_kind="aiomysql.Connection"))
+_kind(Kind("aiomysql.Cursor", "aiomysql/asyncmy cursor", is_async=True,
+           methods=_methods(("execute executemany callproc nextset close fetchone fetchmany fetchall", _aw()),
+                            ("scroll mogrify", _m())),
+           enter_kind="aiomysql.Cursor"))
+_kind(Kind("aiomysql.Pool", "aiomysql/asyncmy pool", is_async=True,
+           methods=_methods(("wait_closed clear", _aw()),
+                            ("acquire", _acm("aiomysql.Connection")),
+                            ("release close terminate", _m())),
+           enter_kind="aiomysql.Pool"))
+
+# --- databases (encode/databases, db-apis.md §14) --------------------------------------
+_kind(Kind("databases.Database", "databases Database", is_async=True,
+           methods=_methods(("connect disconnect execute execute_many fetch_all fetch_one fetch_val", _aw()),
+                            ("iterate connection transaction force_rollback", _m())),
+           enter_kind="databases.Database"))
 
 # --- peewee ----------------------------------------------------------------------------
 _PEEWEE_BUILDERS = (
@@ -486,7 +659,34 @@ _entry("psycopg.connect psycopg.Connection.connect",
 _entry("psycopg.Connection", Entry(instance="psycopg.Connection"))
 _entry("psycopg.Cursor", Entry(instance="psycopg.Cursor"))
 _entry("psycopg.AsyncConnection", Entry(instance="psycopg.AsyncConnection"))
-_entry("psycopg.AsyncConnection.connect", Entry(returns="psycopg.AsyncConnection"))
+_entry("psycopg.AsyncConnection.connect", Entry(returns="psycopg.AsyncConnection", awaits=MUST_AWAIT))
+_entry("psycopg.AsyncCursor psycopg.AsyncClientCursor psycopg.AsyncServerCursor psycopg.AsyncRawCursor",
+       Entry(instance="psycopg.AsyncCursor"))
+_entry("psycopg_pool.AsyncConnectionPool psycopg_pool.AsyncNullConnectionPool",
+       Entry(instance="psycopg.AsyncPool", returns="psycopg.AsyncPool"))
+
+_entry("asyncpg.connect asyncpg.connection.connect", Entry(returns="asyncpg.Connection", awaits=MUST_AWAIT))
+_entry("asyncpg.create_pool asyncpg.pool.create_pool",
+       Entry(returns="asyncpg.Pool", awaits=AWAIT_OR_ENTER))
+_entry("asyncpg.Connection asyncpg.connection.Connection", Entry(instance="asyncpg.Connection"))
+_entry("asyncpg.Pool asyncpg.pool.Pool", Entry(instance="asyncpg.Pool"))
+_entry("asyncpg.prepared_stmt.PreparedStatement", Entry(instance="asyncpg.PreparedStatement"))
+
+_entry("aiosqlite.connect aiosqlite.core.connect", Entry(returns="aiosqlite.Connection", awaits=AWAIT_OR_ENTER))
+_entry("aiosqlite.Connection aiosqlite.core.Connection", Entry(instance="aiosqlite.Connection"))
+_entry("aiosqlite.Cursor aiosqlite.cursor.Cursor", Entry(instance="aiosqlite.Cursor"))
+
+_entry("aiomysql.connect aiomysql.connection.connect asyncmy.connect asyncmy.connection.connect",
+       Entry(returns="aiomysql.Connection", awaits=AWAIT_OR_ENTER))
+_entry("aiomysql.create_pool aiomysql.pool.create_pool asyncmy.create_pool asyncmy.pool.create_pool",
+       Entry(returns="aiomysql.Pool", awaits=AWAIT_OR_ENTER))
+_entry("aiomysql.Connection aiomysql.connection.Connection asyncmy.Connection asyncmy.connection.Connection",
+       Entry(instance="aiomysql.Connection"))
+_entry("aiomysql.Pool aiomysql.pool.Pool asyncmy.Pool asyncmy.pool.Pool", Entry(instance="aiomysql.Pool"))
+_entry("aiomysql.Cursor aiomysql.cursors.Cursor aiomysql.DictCursor aiomysql.cursors.DictCursor",
+       Entry(instance="aiomysql.Cursor"))
+
+_entry("databases.Database databases.core.Database", Entry(instance="databases.Database", returns="databases.Database"))
 _entry("psycopg_pool.ConnectionPool psycopg_pool.NullConnectionPool",
        Entry(instance="psycopg.Pool", returns="psycopg.Pool"))
 
@@ -514,6 +714,12 @@ _entry("redis.Redis redis.StrictRedis redis.client.Redis redis.client.StrictRedi
 _ASYNC_REDIS = Entry(instance="redis.AsyncRedis", returns="redis.AsyncRedis")
 _entry("redis.asyncio.Redis redis.asyncio.StrictRedis redis.asyncio.from_url redis.asyncio.client.Redis "
        "redis.asyncio.Redis.from_url aioredis.Redis aioredis.from_url", _ASYNC_REDIS)
+_entry("redis.asyncio.RedisCluster redis.asyncio.cluster.RedisCluster", _ASYNC_REDIS)
+_entry("redis.asyncio.client.Pipeline", Entry(instance="redis.AsyncPipeline"))
+_entry("redis.asyncio.client.PubSub", Entry(instance="redis.AsyncPubSub"))
+_entry("redis.asyncio.lock.Lock", Entry(instance="redis.AsyncLock"))
+_entry("motor.motor_asyncio.AsyncIOMotorCursor pymongo.asynchronous.cursor.AsyncCursor",
+       Entry(instance="pymongo.AsyncCursor"))
 
 _entry("peewee.Model playhouse.signals.Model playhouse.postgres_ext.Model",
        Entry(subclass_kind="peewee.ModelClass"))
@@ -581,3 +787,140 @@ ROUTE_METHODS = frozenset({"get", "post", "put", "patch", "delete", "options", "
 
 def kind(name: str | None) -> Kind | None:
     return KINDS.get(name) if name else None
+
+
+# --- async-API misuse, query performance, tests (LOOP3xx, LOOP4xx, LOOP5xx) ---------------
+
+#: what a coroutine (or any awaitable) offers besides being awaited: using these on an
+#: un-awaited call is not using it "as if it were the value" (motor and aiomysql give Futures)
+AWAITABLE_ATTRS = frozenset(
+    "send throw close cr_await cr_frame cr_running cr_code cr_origin cr_suspended gi_frame __await__ "
+    "add_done_callback remove_done_callback result exception done cancel cancelled get_loop "
+    "set_result set_exception".split())
+
+#: builtins that consume their argument as a plain value (a coroutine there is a bug)
+VALUE_CONSUMERS = frozenset("list tuple set frozenset sorted dict len str int float bool sum any all min max "
+                            "enumerate iter next print repr".split())
+
+#: SQLAlchemy's session/engine factories (LOOP302, LOOP403): kinds their calls give
+ENGINE_KINDS = frozenset({"sqlalchemy.Engine", "sqlalchemy.AsyncEngine"})
+SESSION_FACTORY_KINDS = frozenset({"sqlalchemy.SessionFactory", "sqlalchemy.AsyncSessionFactory"})
+#: constructors of AsyncSession objects and factories that take `expire_on_commit` (LOOP302)
+ASYNC_SESSION_CONSTRUCTORS = frozenset({
+    "sqlalchemy.ext.asyncio.AsyncSession", "sqlalchemy.ext.asyncio.session.AsyncSession",
+    "sqlmodel.ext.asyncio.session.AsyncSession",
+})
+ASYNC_ENGINE_CREATORS = frozenset({
+    "sqlalchemy.ext.asyncio.create_async_engine", "sqlalchemy.ext.asyncio.engine.create_async_engine",
+})
+ENGINE_CREATORS = frozenset({
+    "sqlalchemy.create_engine", "sqlalchemy.engine.create_engine", "sqlalchemy.future.create_engine",
+    "sqlmodel.create_engine", *ASYNC_ENGINE_CREATORS,
+})
+
+#: LOOP303: URL schemes naming a synchronous DBAPI driver -> the async driver to use instead.
+#: A bare dialect name selects its default driver (postgresql -> psycopg2, mysql -> mysqlclient,
+#: sqlite -> pysqlite, mssql -> pyodbc): https://docs.sqlalchemy.org/en/20/core/engines.html
+SYNC_DRIVER_URLS: Mapping[str, str] = MappingProxyType({
+    "postgresql": "postgresql+asyncpg or postgresql+psycopg",
+    "postgres": "postgresql+asyncpg or postgresql+psycopg",
+    "postgresql+psycopg2": "postgresql+asyncpg or postgresql+psycopg",
+    "postgresql+psycopg2cffi": "postgresql+asyncpg or postgresql+psycopg",
+    "postgresql+pg8000": "postgresql+asyncpg or postgresql+psycopg",
+    "postgresql+pygresql": "postgresql+asyncpg or postgresql+psycopg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+pysqlite": "sqlite+aiosqlite",
+    "sqlite+pysqlcipher": "sqlite+aiosqlite",
+    "mysql": "mysql+aiomysql or mysql+asyncmy",
+    "mysql+mysqldb": "mysql+aiomysql or mysql+asyncmy",
+    "mysql+pymysql": "mysql+aiomysql or mysql+asyncmy",
+    "mysql+cymysql": "mysql+aiomysql or mysql+asyncmy",
+    "mysql+pyodbc": "mysql+aiomysql or mysql+asyncmy",
+    "mariadb": "mariadb+aiomysql or mariadb+asyncmy",
+    "mariadb+mysqldb": "mariadb+aiomysql or mariadb+asyncmy",
+    "mariadb+pymysql": "mariadb+aiomysql or mariadb+asyncmy",
+    "mariadb+mariadbconnector": "mariadb+aiomysql or mariadb+asyncmy",
+    "mssql": "mssql+aioodbc",
+    "mssql+pyodbc": "mssql+aioodbc",
+    "mssql+pymssql": "mssql+aioodbc",
+})
+
+#: LOOP304: ORM relationship constructors and loader options
+RELATIONSHIP_FUNCS = frozenset({
+    "sqlalchemy.orm.relationship", "sqlalchemy.orm.relationships.relationship", "sqlalchemy.orm.relation",
+    "sqlalchemy.orm._orm_constructors.relationship", "sqlmodel.Relationship", "sqlmodel.main.Relationship",
+})
+BACKREF_FUNCS = frozenset({"sqlalchemy.orm.backref", "sqlalchemy.orm._orm_constructors.backref"})
+#: `lazy=` values that load on first attribute access (the default is "select"; `lazy=None` is
+#: "noload", `lazy=False` is "joined")
+LAZY_LOADING = frozenset({"select", True})
+#: select() constructors (one ORM entity: the rows are instances of it)
+SELECT_FUNCS = frozenset({"sqlalchemy.select", "sqlalchemy.future.select", "sqlalchemy.sql.select",
+                          "sqlalchemy.sql.expression.select", "sqlmodel.select", "sqlmodel.sql.expression.select",
+                          "sqlmodel.sql._expression_select_gen.select"})
+#: Select methods that keep the selected entity (anything else: the analysis gives up)
+SELECT_BUILDERS = frozenset(
+    "where filter filter_by order_by limit offset join outerjoin join_from outerjoin_from select_from distinct "
+    "group_by having execution_options with_for_update params correlate prefix_with suffix_with with_hint "
+    "fetch slice".split())
+_ORM = ("sqlalchemy.orm.", "sqlalchemy.orm.strategy_options.", "sqlmodel.")
+#: loader options that load a relationship with the query
+EAGER_LOADERS = frozenset(p + n for p in _ORM
+                          for n in ("selectinload", "joinedload", "subqueryload", "immediateload", "contains_eager"))
+#: options that only say how relationships are loaded: harmless where not eager
+LOADER_OPTIONS = frozenset(p + n for p in _ORM
+                           for n in ("lazyload", "defaultload", "raiseload", "noload", "load_only", "defer",
+                                     "undefer", "undefer_group", "selectin_polymorphic", "with_expression",
+                                     "Load"))
+
+#: LOOP401/LOOP402: methods that control transactions or connections rather than query
+TRANSACTION_METHODS = frozenset(
+    "commit rollback flush close aclose begin begin_nested connect cursor ping autocommit select_db reset invalidate "
+    "dispose run_sync connection start release acquire wait wait_closed set_autocommit set_isolation_level "
+    "set_read_only set_deferrable cancel cancel_safe savepoint atomic transaction expunge expire add add_all "
+    "pipeline pubsub lock getconn putconn open commit_transaction abort_transaction start_session".split())
+#: unit-of-work calls of SQLAlchemy sessions: they mark objects, the flush writes them together
+UNIT_OF_WORK_METHODS = frozenset({"delete", "merge"})
+SESSION_KINDS = frozenset({"sqlalchemy.Session", "sqlalchemy.ScopedSession", "sqlalchemy.AsyncSession"})
+COMMIT_METHODS = frozenset({"commit", "commit_transaction"})
+#: loops that are not over data: fixed retries, counters (LOOP401/LOOP402)
+COUNTING_ITERATORS = frozenset({"range", "itertools.count", "itertools.repeat", "itertools.cycle"})
+RETRY_ITERATORS_PREFIXES = ("tenacity.", "stamina.", "backoff.")
+SCHEMA_ATTRS = frozenset({"sorted_tables", "tables"})
+
+#: LOOP404: engine keywords that bound how long a query or a pool checkout may wait
+ENGINE_TIMEOUT_KWARGS = frozenset({"pool_timeout", "connect_args", "execution_options"})
+
+#: LOOP501: HTTPX clients whose `app=` shortcut was removed in httpx 0.28
+HTTPX_CLIENTS = MappingProxyType({
+    "httpx.AsyncClient": "AsyncClient", "httpx._client.AsyncClient": "AsyncClient",
+    "httpx.Client": "Client", "httpx._client.Client": "Client",
+})
+
+#: LOOP403: decorators that run a function once per distinct arguments (its result is reused)
+CACHE_DECORATORS = frozenset({
+    "functools.lru_cache", "functools.cache", "functools.cached_property", "async_lru.alru_cache",
+    "cachetools.cached", "cachetools.func.lru_cache", "cachetools.func.ttl_cache", "aiocache.cached",
+})
+#: base classes whose `dispatch` runs per request (LOOP403)
+HTTP_MIDDLEWARE_BASES = frozenset({"starlette.middleware.base.BaseHTTPMiddleware",
+                                   "fastapi.middleware.base.BaseHTTPMiddleware"})
+#: SQLAlchemy event hooks that can set a statement timeout on each new connection (LOOP404)
+CONNECTION_EVENTS = frozenset({"connect", "first_connect", "checkout", "engine_connect"})
+#: LOOP401: kinds whose objects hold rows (iterating them walks query results)
+ROW_KINDS = frozenset({
+    "sqlalchemy.Result", "sqlalchemy.AsyncResult", "sqlalchemy.ServerResult", "sqlalchemy.Query",
+    "pymongo.Cursor", "pymongo.AsyncCursor", "psycopg.Cursor", "psycopg.AsyncCursor", "psycopg.ServerCursor",
+    "psycopg2.Cursor", "psycopg2.ServerCursor", "mysql.Cursor", "mysql.SSCursor", "dbapi.Cursor", "sqlite3.Cursor",
+    "aiosqlite.Cursor", "aiomysql.Cursor", "peewee.Query", "peewee.Rows", "django.QuerySet", "django.Rows",
+    "redis.Iter",
+})
+#: query objects that cache their rows once evaluated: iterating, indexing or `len()` of one
+#: built before a loop runs its query once, not per item (peewee, Django)
+CACHING_QUERY_KINDS = frozenset({"peewee.Query", "django.QuerySet"})
+#: loops over slices of a list (`for i in range(0, len(ids), 500)`, `chunked(ids, 500)`)
+#: batch on purpose: callee names that say so
+BATCHING_NAMES = ("chunk", "batch", "partition", "paginate", "page")
+#: objects that live for one request (state stored on them is not kept across requests)
+REQUEST_TYPES = frozenset({"fastapi.Request", "starlette.requests.Request", "fastapi.WebSocket",
+                           "starlette.websockets.WebSocket", "starlette.requests.HTTPConnection"})

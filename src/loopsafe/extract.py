@@ -39,6 +39,10 @@ class _Func:
     is_generator: bool = False
     globals_: list = field(default_factory=list)
     counter: int = 0
+    opaque: list = field(default_factory=list)
+    async_with: list = field(default_factory=list)
+    cleanup: list = field(default_factory=list)
+    attr_reads: list = field(default_factory=list)
 
 
 @dataclass
@@ -143,6 +147,12 @@ class Extractor:
         # control context of the code being walked, reset at each function boundary
         self._loop = 0
         self._role = ""
+        # the innermost loop (index into self.loops) and whether an if/try inside it encloses us
+        self.loops: list[ir.Loop] = []
+        self._loop_id = -1
+        self._guarded = False
+        self._comp_loops: dict[int, int] = {}
+        self._store_targets: set[int] = set()
         self._pending: dict[int, list[int]] = {}
         # source-order clock shared by name uses and bindings (ir.Name.pos, assign order)
         self._tick = 0
@@ -176,13 +186,47 @@ class Extractor:
                 return entry.qualname
         return ""
 
+    # --- control context --------------------------------------------------------------
+    def _reset_context(self) -> tuple:
+        """A new function or class body: no enclosing loop, try or condition."""
+        saved = (self._loop, self._role, self._loop_id, self._guarded)
+        self._loop, self._role, self._loop_id, self._guarded = 0, "", -1, False
+        return saved
+
+    def _restore_context(self, saved: tuple) -> None:
+        self._loop, self._role, self._loop_id, self._guarded = saved
+
+    def _new_loop(self, kind: str, is_async: bool, iter_: ir.Expr | None, target: cst.CSTNode | None) -> int:
+        fn = self._innermost_func()
+        names = tuple(_target_names(target)) if target is not None else ()
+        self.loops.append(ir.Loop(kind, is_async, iter_, names, self._loop_id, fn.qualname if fn else ""))
+        return len(self.loops) - 1
+
+    def _enter_loop(self, loop_id: int) -> tuple:
+        saved = (self._loop_id, self._guarded)
+        self._loop += 1
+        self._loop_id, self._guarded = loop_id, False
+        return saved
+
+    def _leave_loop(self, saved: tuple) -> None:
+        self._loop -= 1
+        self._loop_id, self._guarded = saved
+
+    def _walk_guarded(self, node: cst.CSTNode | None) -> None:
+        """Walk code that runs only sometimes (an `if` branch, a `try` clause, a `case`)."""
+        if node is None:
+            return
+        saved, self._guarded = self._guarded, self._loop_id >= 0 or self._guarded
+        self.walk(node)
+        self._guarded = saved
+
     # --- sites ------------------------------------------------------------------------
     def _new_site(self, kind: str, node: cst.CSTNode, expr: ir.Expr | None, function: str | None = None,
                   awaited: bool = False) -> int:
         sid = len(self.sites)
         fn = self._innermost_func()
         owner = function if function is not None else (fn.qualname if fn else "")
-        ctx = (self._loop, self._role) if kind != ir.DEF else (0, "")
+        ctx = (self._loop, self._role, self._loop_id, self._guarded) if kind != ir.DEF else (0, "", -1, False)
         self.sites.append(ir.Site(sid, kind, owner, expr, awaited, *ctx))
         self.nodes.append(node)
         if kind == ir.DEF:
@@ -202,7 +246,7 @@ class Extractor:
             fn = self._innermost_func()
             # placeholder, replaced once the call is converted
             self.sites.append(ir.Site(sid, ir.CALL, fn.qualname if fn else "", None, id(node) in self._awaited,
-                                      self._loop, self._role))
+                                      self._loop, self._role, self._loop_id, self._guarded))
             self.nodes.append(node)
             if fn is not None:
                 fn.sites.append(sid)
@@ -261,9 +305,18 @@ class Extractor:
                 return ir.OTHER
         if isinstance(node, cst.ConcatenatedString):
             value = node.evaluated_value
-            return ir.Const(value) if value is not None else ir.OTHER
+            if value is not None:
+                return ir.Const(value)
+            prefix = _fstring_prefix(node)
+            return ir.FStr(prefix) if prefix is not None else ir.OTHER
+        if isinstance(node, cst.FormattedString):
+            prefix = _fstring_prefix(node)
+            return ir.FStr(prefix) if prefix is not None else ir.OTHER
         if isinstance(node, cst.Integer):
             return ir.Const(node.evaluated_value)
+        if isinstance(node, (cst.Dict, cst.DictComp, cst.ListComp, cst.SetComp, cst.GeneratorExp)):
+            self._opaque(node)
+            return ir.OTHER
         if isinstance(node, (cst.List, cst.Tuple, cst.Set)):
             return ir.Seq(tuple(self.conv(e.value) for e in node.elements))
         if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.BitOr):
@@ -350,9 +403,9 @@ class Extractor:
             self.walk(arg.value)
         qual = self._prefix() + node.name.value
         self.stack.append(_Class(qual, node.name.value, bases, decorators, self._enclosing_func_name()))
-        saved, self._loop, self._role = (self._loop, self._role), 0, ""
+        saved = self._reset_context()
         self.walk(node.body)
-        self._loop, self._role = saved
+        self._restore_context(saved)
         cls = self.stack.pop()
         assert isinstance(cls, _Class)
         self.classes.append(ir.ClassIR(cls.qualname, cls.name, cls.bases, tuple(cls.methods), tuple(cls.attrs),
@@ -417,9 +470,9 @@ class Extractor:
             fn.assigns.append(("<return-annotation>", returns_ann, -1))
         outer = self._func()
         self.stack.append(fn)
-        saved, self._loop, self._role = (self._loop, self._role), 0, ""
+        saved = self._reset_context()
         self.walk(node.body)
-        self._loop, self._role = saved
+        self._restore_context(saved)
         self.stack.pop()
         self._finish(fn)
         if isinstance(top, _Class):
@@ -435,6 +488,9 @@ class Extractor:
             method_type=fn.method_type, parent=fn.parent, assigns=tuple(fn.assigns), sites=tuple(fn.sites),
             returns=tuple(fn.returns), yields=tuple(fn.yields), has_await=fn.has_await,
             globals_=tuple(fn.globals_), def_site=fn.def_site,
+            opaque=tuple(dict.fromkeys(fn.opaque)), async_with=tuple(fn.async_with),
+            cleanup=tuple(sorted(set(fn.cleanup).intersection(fn.sites))),
+            attr_reads=tuple(fn.attr_reads),
         ))
 
     def _lambda_name(self, node: cst.Lambda) -> str:
@@ -458,10 +514,10 @@ class Extractor:
         self._visit_params_children(node.params)
         fn = _Func(qual, "<lambda>", False, True, (), params, "", "", owner, -1)
         self.stack.append(fn)
-        saved, self._loop, self._role = (self._loop, self._role), 0, ""
+        saved = self._reset_context()
         fn.returns.append(self.conv(node.body))
         self.walk(node.body)
-        self._loop, self._role = saved
+        self._restore_context(saved)
         self.stack.pop()
         self._finish(fn)
         return False
@@ -477,6 +533,7 @@ class Extractor:
 
     def _stores(self, target: cst.BaseExpression, value: ir.Expr) -> None:
         if isinstance(target, cst.Attribute):
+            self._store_targets.add(id(target))
             self._new_site(ir.STORE, target, ir.Store(self.conv(target), value))
         elif isinstance(target, (cst.Tuple, cst.List)):
             for element in target.elements:
@@ -484,12 +541,36 @@ class Extractor:
         elif isinstance(target, cst.StarredElement):
             self._stores(target.value, ir.OTHER)
 
+    def _mark_cleanup(self, first: int) -> None:
+        """The sites made since `first` are in an except/finally clause (FuncIR.cleanup)."""
+        fn = self._func()
+        if fn is not None:
+            fn.cleanup.extend(range(first, len(self.sites)))
+
+    def _opaque(self, node: cst.CSTNode) -> None:
+        """Record the names under node (not inside calls or lambdas, which are summarised)."""
+        fn = self._func()
+        if fn is None:
+            return
+        stack = [node]
+        while stack:
+            current = stack.pop()
+            if isinstance(current, cst.Name):
+                fn.opaque.append(current.value)
+            elif isinstance(current, cst.Attribute):
+                stack.append(current.value)
+            elif not isinstance(current, (cst.Call, cst.Lambda)):
+                stack.extend(c for c in current.children if isinstance(c, cst.CSTNode))
+
     def visit_AugAssign(self, node: cst.AugAssign) -> bool:
         self._stores(node.target, ir.OTHER)
+        self._opaque(node.value)
         return True
 
     def visit_Assign(self, node: cst.Assign) -> bool:
         value = self.conv(node.value)
+        if any(not isinstance(t.target, (cst.Name, cst.Attribute)) for t in node.targets):
+            self._opaque(node.value)  # `registry[key] = db`, `a, b = db, x`
         for target in node.targets:
             self._bind(target.target, value)
             self._stores(target.target, value)
@@ -560,6 +641,8 @@ class Extractor:
             value = self.conv(item.item)
             if not is_async:
                 self._new_site(ir.WITH, item.item, value)
+            elif fn is not None:
+                fn.async_with.append(value)
             if item.asname is not None:
                 self._bind(item.asname.name, ir.Enter(value, is_async))
         return True
@@ -575,28 +658,38 @@ class Extractor:
         self._bind(node.target, ir.IterOf(value))
         self.walk(node.target)
         self.walk(node.iter)
-        self._loop += 1
+        loop_id = self._new_loop(ir.FOR, node.asynchronous is not None, value, node.target)
+        saved = self._enter_loop(loop_id)
         self.walk(node.body)
-        self._loop -= 1
+        self._leave_loop(saved)
         if node.orelse is not None:
             self.walk(node.orelse)
         return False
 
     def visit_While(self, node: cst.While) -> bool:
-        self._loop += 1  # the test runs once per iteration too
+        saved = self._enter_loop(self._new_loop(ir.WHILE, False, None, None))  # the test runs per iteration too
         self.walk(node.test)
         self.walk(node.body)
-        self._loop -= 1
+        self._leave_loop(saved)
         if node.orelse is not None:
             self.walk(node.orelse)
         return False
 
     def _comprehension(self, parts: tuple, for_in: cst.CompFor) -> bool:
-        # source order: the element first, then the loops; the element runs per item
-        self._loop += 1
+        # source order: the element first, then the loops; the element runs per item of the
+        # innermost `for` clause. Loop records are made now; their iterables are filled in
+        # when each clause is visited (converting them here would change source order).
+        outer = self._loop_id
+        clause: cst.CompFor | None = for_in
+        while clause is not None:
+            self._loop_id = self._new_loop(ir.COMP, clause.asynchronous is not None, None, clause.target)
+            self._comp_loops[id(clause)] = self._loop_id
+            clause = clause.inner_for_in
+        innermost, self._loop_id = self._loop_id, outer
+        saved = self._enter_loop(innermost)
         for part in parts:
             self.walk(part)
-        self._loop -= 1
+        self._leave_loop(saved)
         self.walk(for_in)
         return False
 
@@ -615,18 +708,55 @@ class Extractor:
     def _try(self, node: cst.Try | cst.TryStar) -> bool:
         saved = self._role
         self._role = ir.TRY
-        self.walk(node.body)
+        self._walk_guarded(node.body)
         self._role = ir.EXCEPT
+        first = len(self.sites)
         for handler in node.handlers:
-            self.walk(handler)
+            self._walk_guarded(handler)
+        self._mark_cleanup(first)
         self._role = ir.TRY
-        if node.orelse is not None:
-            self.walk(node.orelse)
+        self._walk_guarded(node.orelse)
         self._role = ir.FINALLY
-        if node.finalbody is not None:
-            self.walk(node.finalbody)
+        first = len(self.sites)
+        self._walk_guarded(node.finalbody)
+        self._mark_cleanup(first)
         self._role = saved
         return False
+
+    def visit_If(self, node: cst.If) -> bool:
+        self.walk(node.test)
+        self._walk_guarded(node.body)
+        self._walk_guarded(node.orelse)
+        return False
+
+    def visit_Match(self, node: cst.Match) -> bool:
+        self.walk(node.subject)
+        for case in node.cases:
+            self._walk_guarded(case)
+        return False
+
+    def visit_Attribute(self, node: cst.Attribute) -> bool:
+        """Record `name.attr` reads (LOOP304 needs reads the expression trees do not keep)."""
+        base = node.value
+        if isinstance(base, cst.Name) and base.value not in ("self", "cls") and id(node) not in self._store_targets:
+            fn = self._func()
+            if fn is not None:
+                converted = self._conv.get(id(base))
+                if isinstance(converted, ir.Name) and converted.pos >= 0:
+                    pos = converted.pos
+                else:
+                    self._tick += 1
+                    pos = self._tick
+                fn.attr_reads.append((base.value, node.attr.value, pos))
+        return True
+
+    def visit_Expr(self, node: cst.Expr) -> bool:
+        if isinstance(node.value, cst.Call):
+            self.conv(node.value)
+            sid = self._site_of.get(id(node.value))
+            if sid is not None:
+                self.sites[sid] = self.sites[sid]._replace(discarded=True)
+        return True
 
     def visit_Try(self, node: cst.Try) -> bool:
         return self._try(node)
@@ -647,13 +777,59 @@ class Extractor:
         self._bind(node.target, ir.IterOf(value))
         self.walk(node.target)
         self.walk(node.iter)
-        self._loop += 1  # conditions and inner loops run once per item
+        loop_id = self._comp_loops.get(id(node))
+        if loop_id is None:  # pragma: no cover - every clause is registered by _comprehension
+            loop_id = self._new_loop(ir.COMP, node.asynchronous is not None, value, node.target)
+        self.loops[loop_id] = self.loops[loop_id]._replace(iter=value)
+        saved = self._enter_loop(loop_id)  # conditions and inner loops run once per item
         for cond in node.ifs:
             self.walk(cond)
         if node.inner_for_in is not None:
             self.walk(node.inner_for_in)
-        self._loop -= 1
+        self._leave_loop(saved)
         return False
+
+
+def _target_names(target: cst.CSTNode) -> Iterator[str]:
+    if isinstance(target, cst.Name):
+        yield target.value
+    elif isinstance(target, (cst.Tuple, cst.List)):
+        for element in target.elements:
+            yield from _target_names(element.value)
+    elif isinstance(target, cst.StarredElement):
+        yield from _target_names(target.value)
+
+
+def _fstring_prefix(node: cst.BaseExpression) -> str | None:
+    """The literal text an f-string (or a concatenation ending in one) starts with."""
+    if isinstance(node, cst.SimpleString):
+        try:
+            value = node.evaluated_value
+        except Exception:  # noqa: BLE001 - odd prefixes
+            return None
+        return value if isinstance(value, str) else None
+    if isinstance(node, cst.FormattedString):
+        if "b" in node.prefix.lower():
+            return None
+        out = []
+        for part in node.parts:
+            if not isinstance(part, cst.FormattedStringText):
+                break
+            out.append(part.value)
+        # raw source text (escapes unprocessed): enough to read a URL scheme or a prefix
+        return "".join(out).replace("{{", "{").replace("}}", "}")
+    if isinstance(node, cst.ConcatenatedString):
+        left = _fstring_prefix(node.left)
+        if left is None:
+            return None
+        left_complete = isinstance(node.left, cst.SimpleString) or (
+            isinstance(node.left, cst.FormattedString)
+            and all(isinstance(p, cst.FormattedStringText) for p in node.left.parts))
+        if not left_complete:
+            return left
+        right = _fstring_prefix(node.right)
+        return left + right if right is not None else left
+    return None
 
 
 _HANDLERS = {
@@ -672,7 +848,7 @@ def extract(module: cst.Module, text: str, path: str, name: str, is_package: boo
         path=path, name=name, is_package=is_package,
         imports=tuple(ex.imports.items()), star_imports=tuple(ex.star_imports),
         assigns=tuple(ex.assigns), functions=tuple(ex.functions), classes=tuple(ex.classes),
-        sites=tuple(ex.sites), dunder_all=ex.dunder_all, spans=tuple(spans),
+        sites=tuple(ex.sites), dunder_all=ex.dunder_all, spans=tuple(spans), loops=tuple(ex.loops),
     )
 
 

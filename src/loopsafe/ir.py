@@ -94,13 +94,19 @@ class Slice(NamedTuple):
     """`a:b` inside a subscript."""
 
 
+class FStr(NamedTuple):
+    """An f-string: only its literal text before the first replacement field is known."""
+
+    prefix: str
+
+
 class Other(NamedTuple):
     pass
 
 
 OTHER = Other()
 
-Expr = Union[Name, Attr, Call, Sub, Await, Const, Seq, Union_, Enter, IterOf, FuncRef, Slice, Annot, Store, Other]
+Expr = Union[Name, Attr, Call, Sub, Await, Const, Seq, Union_, Enter, IterOf, FuncRef, Slice, Annot, Store, FStr, Other]
 
 
 class Param(NamedTuple):
@@ -135,6 +141,30 @@ class Site(NamedTuple):
     loop: int = 0
     #: "", TRY, EXCEPT or FINALLY: its place in the innermost enclosing try statement
     role: str = ""
+    #: the innermost enclosing loop of its function (index into ModuleIR.loops), or -1
+    loop_id: int = -1
+    #: an `if`/`match`/`try` statement inside that innermost loop encloses it (runs only sometimes)
+    guarded: bool = False
+    #: a call whose value is thrown away (an expression statement: `session.commit()`)
+    discarded: bool = False
+
+
+#: Loop.kind
+FOR, WHILE, COMP = "for", "while", "comp"
+
+
+class Loop(NamedTuple):
+    """A `for`/`async for` loop, a `while` loop or one `for` clause of a comprehension."""
+
+    kind: str  # FOR, WHILE or COMP
+    is_async: bool
+    #: the iterated expression (None for `while`)
+    iter: Expr | None
+    #: names bound per item (`for user_id, name in rows` -> ("user_id", "name"))
+    targets: tuple[str, ...]
+    #: the enclosing loop of the same function, or -1
+    parent: int
+    function: str
 
 
 class FuncIR(NamedTuple):
@@ -156,6 +186,18 @@ class FuncIR(NamedTuple):
     has_await: bool
     globals_: tuple[str, ...]
     def_site: int
+    #: names used where the summary keeps no expression: dict displays, comprehension
+    #: results, values assigned to subscripts or unpacked into several targets (a value that
+    #: escapes there cannot be followed; the lifecycle rules treat it as handed over)
+    opaque: tuple[str, ...] = ()
+    #: the items of its `async with` statements (sync `with` items are WITH sites)
+    async_with: tuple[Expr, ...] = ()
+    #: ids of its sites inside an `except` or `finally` clause of any enclosing `try`
+    #: (Site.role only tells the innermost `try`: `finally: try: db.close() ...` is cleanup)
+    cleanup: tuple[int, ...] = ()
+    #: every `name.attr` read in its body as (name, attr, position in Name.pos order), wherever
+    #: it sits (also where no expression is kept); `self`/`cls` and assignment targets excluded
+    attr_reads: tuple[tuple[str, str, int], ...] = ()
 
 
 class ClassIR(NamedTuple):
@@ -181,3 +223,5 @@ class ModuleIR(NamedTuple):
     dunder_all: tuple[str, ...] | None
     #: (line, column, end_line, end_column), 1-based, end exclusive, one per site
     spans: tuple[tuple[int, int, int, int] | None, ...] = ()
+    #: every loop of the module (Site.loop_id points here)
+    loops: tuple[Loop, ...] = ()

@@ -198,6 +198,9 @@ class ProjectModel:
         #: paths whose findings are wanted (flake8 asks one file at a time); None: all
         self.focus: set[str] | None = None
         self._routes: dict | None = None
+        #: the FastAPI version the project pins ("" unknown), for version-dependent messages
+        #: (LOOP205); from `Options.fastapi_version` when the front end provides it
+        self.fastapi_version: str = getattr(self.options, "fastapi_version", "") or ""
 
     # --- module lookup ----------------------------------------------------------------
     def find_module(self, name: str, near: str = "") -> _Mod | None:

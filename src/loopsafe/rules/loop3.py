@@ -1,0 +1,450 @@
+"""LOOP3xx: async-API misuse."""
+from __future__ import annotations
+
+from typing import Iterator
+
+from loopsafe import catalogue as cat
+from loopsafe import ir
+from loopsafe.flow import ARG, ASSIGN, ATTR, ITER, SUB, FunctionFacts, render, url_texts
+from loopsafe.orm import Loads, OrmIndex
+from loopsafe.rules.base import Emit, Rule
+from loopsafe.semantic import ProjectModel, VExt, VKind, _Func, _Mod
+
+
+def _units(model: ProjectModel) -> Iterator[tuple[_Mod, _Func | None]]:
+    """Every function of the wanted modules, and each module's top level (fn None)."""
+    for path, mod in model.by_path.items():
+        if model.focus is not None and path not in model.focus:
+            continue
+        yield mod, None
+        yield from ((mod, fn) for fn in mod.funcs.values())
+
+
+def _where(fn: _Func | None) -> str:
+    if fn is None:
+        return "at module level"
+    return f"in `{'async def' if fn.ir.is_async else 'def'} {fn.ir.name}`"
+
+
+class AsyncDbCallNotAwaited(Rule):
+    """
+    ## What it does
+    Reports a call that returns a coroutine (or another awaitable) on an async database
+    object, made without `await`, whose result is thrown away or used as if it were the
+    value: `session.commit()`, `session.execute(q).scalars()`, `conn.fetch(q)` iterated,
+    a `redis.asyncio` command, a motor or `AsyncMongoClient` collection operation,
+    `asyncpg.connect(...)`. The objects are SQLAlchemy's `AsyncSession`, `AsyncConnection`,
+    `AsyncEngine` and `AsyncResult`, psycopg's async connections, cursors and pools, asyncpg
+    connections, pools, prepared statements and transactions, aiosqlite, aiomysql/asyncmy,
+    `redis.asyncio` clients, pipelines, pub/subs and locks, motor/PyMongo Async clients,
+    databases, collections and cursors, and `databases.Database`.
+
+    ## Why is this bad?
+    Calling a coroutine function only creates the coroutine: nothing is sent to the
+    database until it is awaited. A forgotten `await session.commit()` silently loses the
+    write (Python prints "coroutine ... was never awaited" at garbage collection, if
+    anyone reads the logs); `session.execute(q).scalars()` fails with `AttributeError:
+    'coroutine' object has no attribute 'scalars'`. Many of these methods are plain `def`s
+    returning an awaitable (redis.asyncio commands, motor, aiosqlite, SQLModel's
+    `AsyncSession.exec`), so type checkers and `inspect.iscoroutinefunction` do not help;
+    loopsafe knows them from its catalogue.
+
+    ## Example
+    ```python
+    @router.post("/items")
+    async def create_item(item: ItemIn, session: AsyncSession = Depends(get_session)):
+        session.add(Item(**item.model_dump()))
+        session.commit()
+        rows = session.execute(select(Item)).scalars().all()
+        return rows
+    ```
+
+    ## Use instead
+    ```python
+    @router.post("/items")
+    async def create_item(item: ItemIn, session: AsyncSession = Depends(get_session)):
+        session.add(Item(**item.model_dump()))
+        await session.commit()
+        rows = (await session.execute(select(Item))).scalars().all()
+        return rows
+    ```
+    Plain methods stay plain: `session.add()`, `add_all()`, `expunge()`, `in_transaction()`,
+    `async with session.begin():`, `async with engine.connect() as conn:`,
+    `collection.find(...)` (a cursor), `redis.pipeline()`. A coroutine handed to
+    `asyncio.gather`, `asyncio.create_task`, `asyncio.wait_for`, returned, or stored in a
+    name and awaited later is not reported.
+
+    ## Known limitations
+    Only objects whose kind is known (annotations, constructors, factories, `Depends`) are
+    checked. A coroutine stored in a name is reported only when that name is then used as a
+    value (an attribute, an index, iteration, `len()`...); a coroutine used in a condition
+    or in arithmetic (`if session.scalar(q):`, `count + 1`) is not seen. Awaitables that are also async
+    context managers (`aiosqlite`'s `conn.execute(...)`, `engine.connect()`,
+    `pool.acquire()`) are reported only when thrown away. Methods that are coroutines in
+    PyMongo Async but return cursors in motor (`aggregate`, `watch`, `list_indexes`) are
+    not checked.
+
+    ## References
+    - [SQLAlchemy: Asynchronous I/O (asyncio)](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html)
+    - [Python: Coroutines and Tasks](https://docs.python.org/3/library/asyncio-task.html#coroutines)
+    - [redis-py: asyncio examples](https://redis.readthedocs.io/en/stable/examples/asyncio_examples.html)
+    - [PyMongo: AsyncMongoClient](https://pymongo.readthedocs.io/en/stable/api/pymongo/asynchronous/mongo_client.html)
+    - [asyncpg API reference](https://magicstack.github.io/asyncpg/current/api/index.html)
+    """
+
+    code = "LOOP301"
+    name = "async-db-call-not-awaited"
+    summary = "Coroutine of an async DB object called without `await`"
+    fix_title = "Add `await` (or hand the coroutine to `asyncio.gather`/`create_task` on purpose)"
+
+    def check(self, model: ProjectModel) -> Iterator[Emit]:
+        for mod, fn in _units(model):
+            facts: FunctionFacts | None = None
+            sites = mod.ir.sites
+            ids = fn.ir.sites if fn is not None else [s.id for s in sites if not s.function]
+            for sid in ids:
+                site = sites[sid]
+                if site.kind != ir.CALL or site.awaited or not isinstance(site.expr, ir.Call):
+                    continue
+                if facts is None:
+                    facts = FunctionFacts(model, mod, fn)
+                what = _awaitable(facts, site.expr)
+                if what is None:
+                    continue
+                label, awaits = what
+                how = _misuse(facts, site, site.expr, awaits)
+                if how:
+                    yield Emit(mod.ir.path, (mod.ir.path, sid), f"`{{code}}` is never awaited {_where(fn)}: "
+                               f"{label} returns an awaitable, and {how}", function=fn.ir.qualname if fn else "")
+
+
+def _awaitable(facts: FunctionFacts, call: ir.Call) -> tuple[str, str] | None:
+    """(label, awaits) when the call returns something that must be awaited."""
+    found = facts.method_of(call)
+    if found is not None:
+        k, name, m = found
+        if k.is_async and m.awaits:
+            return f"`{name}()` of a {k.label}", m.awaits
+        return None
+    value = facts.eval(call.func)
+    if isinstance(value, VExt):
+        entry = facts.model.entry(value.qualname)
+        if entry is not None and entry.awaits:
+            return f"`{value.qualname}()`", entry.awaits
+    return None
+
+
+def _misuse(facts: FunctionFacts, site: ir.Site, call: ir.Call, awaits: str) -> str:
+    """How the un-awaited value is misused ("" when it may well be awaited elsewhere)."""
+    if site.discarded:
+        return "the call's result is thrown away, so nothing reaches the database"
+    if awaits != cat.MUST_AWAIT:
+        return ""
+    for role, parent in facts.uses(call):
+        used = _value_use(facts, role, parent, call)
+        if used:
+            return f"{used} is applied to the coroutine, not to its result"
+        if role.startswith(ASSIGN + ":"):
+            name = role[len(ASSIGN) + 1:]
+            if "." in name:
+                continue
+            for order, value in facts.bindings.get(name, ()):
+                if value is not call:
+                    continue
+                for node, nrole, nparent in facts.uses_of_binding(name, order):
+                    used = _value_use(facts, nrole, nparent, node)
+                    if used:
+                        return f"{used} is applied to the coroutine stored in `{name}`, not to its result"
+                for read in facts.attr_nodes():
+                    base = read.value
+                    if type(base) is ir.Name and base.id == name and read.attr not in cat.AWAITABLE_ATTRS:
+                        hit = facts.reaching(name, base.pos)
+                        if hit is not None and hit[0] == order:
+                            return f"`.{read.attr}` is applied to the coroutine stored in `{name}`, not to its result"
+    return ""
+
+
+def _value_use(facts: FunctionFacts, role: str, parent: ir.Expr | None, node: ir.Expr) -> str:
+    if role == ATTR and type(parent) is ir.Attr and parent.attr not in cat.AWAITABLE_ATTRS:
+        return f"`.{parent.attr}`"
+    if role == SUB and type(parent) is ir.Sub:
+        return "indexing"
+    if role == ITER:
+        return "iterating"
+    if role == ARG and type(parent) is ir.Call and any(a is node for a in parent.args) \
+            and facts.is_builtin(parent.func, cat.VALUE_CONSUMERS):
+        return f"`{parent.func.id}()`"
+    return ""
+
+
+class AsyncSessionExpiresOnCommit(Rule):
+    """
+    ## What it does
+    Reports `async_sessionmaker(...)`, `sessionmaker(..., class_=AsyncSession)` and
+    `AsyncSession(...)` created without `expire_on_commit=False` (or with
+    `expire_on_commit=True`). Calls that pass `**kwargs` are not reported.
+
+    ## Why is this bad?
+    By default a session expires every loaded object when it commits, so the next read of
+    any attribute reloads it from the database. With an `AsyncSession` that implicit load
+    cannot be awaited: reading `user.name` after `await session.commit()` raises
+    `MissingGreenlet` (or returns stale data paths that only fail under load). The
+    SQLAlchemy asyncio documentation recommends `expire_on_commit=False` for this reason;
+    returning a freshly committed object from a FastAPI endpoint is the classic way to hit
+    it.
+
+    ## Example
+    ```python
+    engine = create_async_engine("postgresql+asyncpg://app@db/app")
+    SessionLocal = async_sessionmaker(engine)
+    ```
+
+    ## Use instead
+    ```python
+    engine = create_async_engine("postgresql+asyncpg://app@db/app")
+    SessionLocal = async_sessionmaker(engine, expire_on_commit=False)
+    ```
+    or `await session.refresh(obj)` after each commit before reading it.
+
+    ## Known limitations
+    Factories made by a project's own subclass of `AsyncSession` are not checked. A later
+    `factory.configure(expire_on_commit=False)` anywhere in the project silences the
+    factories it could concern.
+
+    ## References
+    - [SQLAlchemy: Preventing Implicit IO when Using AsyncSession](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html#preventing-implicit-io-when-using-asyncsession)
+    - [SQLAlchemy: Session.commit() and expire_on_commit](https://docs.sqlalchemy.org/en/20/orm/session_basics.html#committing)
+    """
+
+    code = "LOOP302"
+    name = "async-session-expires-on-commit"
+    summary = "AsyncSession or its factory created without `expire_on_commit=False`"
+    fix_title = "Pass `expire_on_commit=False`"
+
+    def check(self, model: ProjectModel) -> Iterator[Emit]:
+        configured = _configured_factories(model)
+        for mod, fn in _units(model):
+            facts: FunctionFacts | None = None
+            sites = mod.ir.sites
+            ids = fn.ir.sites if fn is not None else [s.id for s in sites if not s.function]
+            for sid in ids:
+                site = sites[sid]
+                call = site.expr
+                if site.kind != ir.CALL or not isinstance(call, ir.Call) or not _maybe_session_ctor(call):
+                    continue
+                if facts is None:
+                    facts = FunctionFacts(model, mod, fn)
+                func = facts.eval(call.func)
+                if not isinstance(func, VExt):
+                    continue
+                if func.qualname in cat.ASYNC_SESSION_CONSTRUCTORS:
+                    what = "`AsyncSession(...)`"
+                else:
+                    made = facts.eval(call)
+                    if not (isinstance(made, VKind) and made.kind == "sqlalchemy.AsyncSessionFactory"):
+                        continue
+                    if configured:
+                        continue
+                    what = "this AsyncSession factory"
+                kwargs = dict(call.kwargs)
+                if "**" in kwargs:
+                    continue
+                value = kwargs.get("expire_on_commit")
+                if value is None:
+                    detail = "without `expire_on_commit=False`"
+                elif type(value) is ir.Name and value.id == "True":
+                    detail = "with `expire_on_commit=True`"
+                else:
+                    continue
+                yield Emit(mod.ir.path, (mod.ir.path, sid), f"`{{code}}` makes sessions that expire every object on "
+                           f"commit ({what} {detail}): reading an attribute after `await session.commit()` raises "
+                           "MissingGreenlet", function=fn.ir.qualname if fn else "")
+
+
+def _maybe_session_ctor(call: ir.Call) -> bool:
+    return type(call.func) is ir.Name or type(call.func) is ir.Attr
+
+
+def _configured_factories(model: ProjectModel) -> bool:
+    """Does the project call `<async factory>.configure(expire_on_commit=...)` anywhere?"""
+    for mod, fn in _units_all(model):
+        sites = mod.ir.sites
+        ids = fn.ir.sites if fn is not None else [s.id for s in sites if not s.function]
+        for sid in ids:
+            call = sites[sid].expr
+            if sites[sid].kind == ir.CALL and isinstance(call, ir.Call) and type(call.func) is ir.Attr \
+                    and call.func.attr == "configure" and any(k == "expire_on_commit" for k, _ in call.kwargs):
+                facts = FunctionFacts(model, mod, fn)
+                base = facts.eval(call.func.value)
+                if isinstance(base, VKind) and base.kind == "sqlalchemy.AsyncSessionFactory":
+                    return True
+    return False
+
+
+def _units_all(model: ProjectModel) -> Iterator[tuple[_Mod, _Func | None]]:
+    for mod in model.by_path.values():
+        yield mod, None
+        yield from ((mod, fn) for fn in mod.funcs.values())
+
+
+class SyncDriverUrlInAsyncEngine(Rule):
+    """
+    ## What it does
+    Reports `create_async_engine(...)` given a database URL whose driver is synchronous:
+    `postgresql://` and `postgresql+psycopg2://`, `sqlite:///`, `mysql://` and
+    `mysql+pymysql://`, `mssql+pyodbc://`... The URL is read from a string literal, an
+    f-string's leading text, a module constant (also imported from another module), the
+    default of `os.getenv("X", "...")` / `os.environ.get("X", "...")`, either side of an
+    `or`/conditional expression, or `URL.create("postgresql+psycopg2", ...)`.
+
+    ## Why is this bad?
+    `create_async_engine` needs an asyncio DBAPI driver. With a synchronous one the first
+    connection fails with `InvalidRequestError: The asyncio extension requires an async
+    driver to be used. The loaded 'psycopg2' is not async.` A default in `os.getenv` is what
+    runs in development, tests and any deployment that forgets the variable.
+
+    ## Example
+    ```python
+    engine = create_async_engine(os.getenv("DATABASE_URL", "postgresql://app@localhost/app"))
+    ```
+
+    ## Use instead
+    ```python
+    engine = create_async_engine(os.getenv("DATABASE_URL", "postgresql+asyncpg://app@localhost/app"))
+    ```
+    The async drivers: `postgresql+asyncpg` or `postgresql+psycopg` (psycopg 3),
+    `sqlite+aiosqlite`, `mysql+aiomysql` or `mysql+asyncmy`, `mssql+aioodbc`.
+
+    ## Known limitations
+    URLs read from settings objects, environment variables without a default, or built by
+    string operations other than an f-string are not checked.
+
+    ## References
+    - [SQLAlchemy: Asynchronous I/O, connecting](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html#synopsis-core)
+    - [SQLAlchemy: Database URLs and dialects](https://docs.sqlalchemy.org/en/20/core/engines.html#database-urls)
+    """
+
+    code = "LOOP303"
+    name = "sync-driver-url-in-async-engine"
+    summary = "`create_async_engine` given a URL with a synchronous driver"
+    fix_title = "Use an async driver in the URL (postgresql+asyncpg, sqlite+aiosqlite, mysql+aiomysql...)"
+
+    def check(self, model: ProjectModel) -> Iterator[Emit]:
+        for mod, fn in _units(model):
+            facts: FunctionFacts | None = None
+            sites = mod.ir.sites
+            ids = fn.ir.sites if fn is not None else [s.id for s in sites if not s.function]
+            for sid in ids:
+                site = sites[sid]
+                call = site.expr
+                if site.kind != ir.CALL or not isinstance(call, ir.Call):
+                    continue
+                if type(call.func) is not ir.Name and type(call.func) is not ir.Attr:
+                    continue
+                if facts is None:
+                    facts = FunctionFacts(model, mod, fn)
+                if facts.external(call.func) not in cat.ASYNC_ENGINE_CREATORS:
+                    continue
+                url = call.args[0] if call.args else dict(call.kwargs).get("url")
+                if url is None:
+                    continue
+                for text, origin in url_texts(model, facts, url, 0):
+                    scheme = text.split("://", 1)[0].lower()
+                    better = cat.SYNC_DRIVER_URLS.get(scheme)
+                    if "://" in text and better:
+                        where = f" ({origin})" if origin else ""
+                        yield Emit(mod.ir.path, (mod.ir.path, sid), f"`{{code}}` is given a `{scheme}://` URL"
+                                   f"{where}, a synchronous driver that `create_async_engine` rejects: use "
+                                   f"{better}", function=fn.ir.qualname if fn else "")
+                        break
+
+
+class LazyLoadInAsync(Rule):
+    """
+    ## What it does
+    Reports, inside an `async def`, an ORM relationship attribute read on an object that an
+    `AsyncSession` query in the same function loaded without an eager-load option for it:
+    `user = await session.get(User, id)` then `user.items`, or
+    `(await session.execute(select(User))).scalars().all()` then `for u in users: u.items`.
+    The relationship comes from the project's models (`relationship(...)`,
+    `Mapped[...] = relationship(...)`, SQLModel `Relationship(...)`, `backref=`) and loads
+    on access (the default `lazy="select"`). The finding sits on the query, where the fix
+    goes, and names the attribute read.
+
+    ## Why is this bad?
+    A lazy load is hidden I/O. Under an `AsyncSession` it cannot be awaited, so the read
+    raises `sqlalchemy.exc.MissingGreenlet: greenlet_spawn has not been called; can't call
+    await_only() here` (wrapped in a `StatementError`). The endpoint works in a sync test
+    and fails in production, or only for the rows whose relationship was not already in
+    the session.
+
+    ## Example
+    ```python
+    @router.get("/users/{user_id}/items")
+    async def user_items(user_id: int, session: AsyncSession = Depends(get_session)):
+        user = await session.get(User, user_id)
+        return [item.title for item in user.items]
+    ```
+
+    ## Use instead
+    ```python
+    @router.get("/users/{user_id}/items")
+    async def user_items(user_id: int, session: AsyncSession = Depends(get_session)):
+        user = await session.get(User, user_id, options=[selectinload(User.items)])
+        return [item.title for item in user.items]
+    ```
+    or `select(User).options(selectinload(User.items))`, `lazy="selectin"` on the
+    relationship, or `await user.awaitable_attrs.items` (`AsyncAttrs`).
+
+    ## Known limitations
+    Deliberately narrow: the model class, the relationship and the loading query must all
+    be visible, the query in the same function (objects passed in from helpers, and
+    objects returned to FastAPI whose `response_model` reads the relationship during
+    serialization, are not followed). Relationships whose `lazy=` cannot be
+    read (a dict literal in SQLModel's `sa_relationship_kwargs`, a variable) and queries
+    with loader options it cannot read are skipped. A `session.refresh(obj, ...)` of the
+    object anywhere in the function silences it.
+
+    ## References
+    - [SQLAlchemy: Preventing Implicit IO when Using AsyncSession](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html#preventing-implicit-io-when-using-asyncsession)
+    - [SQLAlchemy: Relationship Loading Techniques](https://docs.sqlalchemy.org/en/20/orm/queryguide/relationships.html)
+    - [SQLModel: Relationship Attributes](https://sqlmodel.tiangolo.com/tutorial/relationship-attributes/)
+    """
+
+    code = "LOOP304"
+    name = "lazy-load-in-async"
+    summary = "Relationship lazy-loaded in async code on an object loaded by an AsyncSession"
+    fix_title = "Eager-load it in the query (`selectinload(Model.rel)`), or `await obj.awaitable_attrs.rel`"
+
+    def check(self, model: ProjectModel) -> Iterator[Emit]:
+        orm = OrmIndex(model)
+        for fn in model.functions():
+            if not fn.ir.is_async:
+                continue
+            mod = fn.module
+            if not _mentions_session_load(mod, fn):
+                continue
+            loads = Loads(model, orm, FunctionFacts(model, mod, fn))
+            seen: set[tuple[int, str]] = set()
+            for load, rel, node in loads.lazy_reads():
+                key = (load.site, rel.name)
+                if key in seen:
+                    continue
+                seen.add(key)
+                cls = rel.owner.qualname.rpartition(".")[2]
+                model_name = load.model.qualname.rpartition(".")[2]
+                yield Emit(mod.ir.path, (mod.ir.path, load.site),
+                           f"`{{code}}` loads `{model_name}` without eager-loading `{cls}.{rel.name}`, which "
+                           f"`async def {fn.ir.name}` then reads (`{render(node)}`): the lazy load raises "
+                           f"MissingGreenlet under an AsyncSession; add `selectinload({model_name}.{rel.name})`",
+                           function=fn.ir.qualname)
+
+
+def _mentions_session_load(mod: _Mod, fn: _Func) -> bool:
+    sites = mod.ir.sites
+    for sid in fn.ir.sites:
+        call = sites[sid].expr
+        if sites[sid].awaited and isinstance(call, ir.Call) and type(call.func) is ir.Attr \
+                and call.func.attr in ("get", "get_one", "execute", "scalars", "scalar", "exec"):
+            return True
+    return False

@@ -1,0 +1,733 @@
+"""LOOP4xx: query performance."""
+from __future__ import annotations
+
+import weakref
+from typing import Iterator
+
+from loopsafe import catalogue as cat
+from loopsafe import ir
+from loopsafe.flow import (
+    ASSIGN, STORED, FunctionFacts, call_name, callees, describe_loop, enclosing_loops, strip_awaits, url_texts, walk,
+)
+from loopsafe.rules.base import Emit, Rule
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Mod, _Scope
+
+QUERY, COMMIT = "query", "commit"
+_MAX_DEPTH = 8
+
+
+class _Effects:
+    """Which queries and commits a site runs, directly or through project helpers.
+
+    Direct operations are the blocking ones of the semantic model (sync drivers) and awaited
+    coroutine methods of async kinds (catalogue `awaits`); helpers are followed when they run
+    where they are called: plain `def` helpers, and `async def` helpers that are awaited.
+    A result maps QUERY/COMMIT to the chain of frames below the site (empty: the site itself).
+    """
+
+    def __init__(self, model: ProjectModel) -> None:
+        self.model = model
+        self._memo: dict = {}
+        self._stack: set = set()
+
+    def function(self, fn: _Func, env: tuple, depth: int) -> dict[str, tuple]:
+        key = (fn.module.ir.path, fn.ir.qualname, env)
+        if key in self._memo:
+            return self._memo[key]
+        if key in self._stack or depth > _MAX_DEPTH:
+            return {}
+        self._stack.add(key)
+        try:
+            found: dict[str, tuple] = {}
+            scope = _Scope(fn.module, fn, env)
+            ops = {op.site[1]: op for op in self.model.site_ops(fn, env) if not op.is_via}
+            sites = fn.module.ir.sites
+            for sid in fn.ir.sites:
+                if len(found) == 2:
+                    break
+                for what, below in self.site(fn, scope, sites[sid], ops, depth).items():
+                    if what not in found:
+                        found[what] = (((fn.module.ir.path, sid), fn.ir.qualname),) + below
+        finally:
+            self._stack.discard(key)
+        self._memo[key] = found
+        return found
+
+    def site(self, fn: _Func, scope: _Scope, site: ir.Site, ops: dict, depth: int) -> dict[str, tuple]:
+        op = ops.get(site.id)
+        if op is not None:
+            if op.effect != cat.IO:
+                return {}
+            if site.kind in (ir.ITER, ir.SUB):
+                return {QUERY: ()}
+            if site.kind != ir.CALL:
+                return {}
+        if site.kind != ir.CALL or not isinstance(site.expr, ir.Call):
+            return {}
+        call = site.expr
+        func = self.model.eval(call.func, scope)
+        if isinstance(func, VMethod):
+            k = cat.kind(func.kind)
+            if k is None:
+                return {}
+            m = k.methods.get(func.name) or k.other_methods
+            if m is None:
+                return {}
+            if k.is_async:
+                if not (site.awaited and m.awaits == cat.MUST_AWAIT):
+                    return {}
+            elif op is None:
+                return {}
+            what = _classify(k.name, func.name)
+            return {what: ()} if what else {}
+        if op is not None:  # a library function or a callable kind that does I/O
+            return {QUERY: ()}
+        target: _Func | None = None
+        bound = None
+        if isinstance(func, VFunc):
+            target = self.model.func(func)
+            bound = func
+        elif isinstance(func, VClass):
+            target = self.model.find_method(func.module, func.qualname, "__init__")
+            if target is not None:
+                bound = VFunc(target.module.ir.path, target.ir.qualname, _inst(func))
+        if target is None or bound is None or target.ir.is_generator:
+            return {}
+        if target.ir.is_async and not site.awaited:
+            return {}
+        if not target.ir.is_async and self.model.is_offloaded_function(target):
+            return {}
+        env = self.model.bind_args(target, bound, call, scope)
+        return self.function(target, env, depth + 1)
+
+
+def _inst(cls: VClass) -> VInst:
+    return VInst(cls.module, cls.qualname)
+
+
+def _classify(kind: str, method: str) -> str:
+    if method in cat.COMMIT_METHODS:
+        return COMMIT
+    if method in cat.TRANSACTION_METHODS:
+        return ""
+    if kind in cat.SESSION_KINDS and method in cat.UNIT_OF_WORK_METHODS:
+        return ""
+    return QUERY
+
+
+def _is_test_module(path: str) -> bool:
+    """Test code (pytest files, conftest, a tests/ folder): its engines serve no traffic."""
+    parts = path.replace("\\", "/").split("/")
+    name = parts[-1]
+    return (name == "conftest.py" or name.startswith("test_") or name.endswith("_test.py")
+            or any(p in ("tests", "test") for p in parts[:-1]))
+
+
+class _Loops:
+    """Which loops of one function run over data: query results, or collections handed in."""
+
+    def __init__(self, model: ProjectModel, effects: _Effects, fn: _Func) -> None:
+        self.model = model
+        self.effects = effects
+        self.fn = fn
+        self.facts = FunctionFacts(model, fn.module, fn)
+        self.scope = _Scope(fn.module, fn)
+        self.ops = {op.site[1]: op for op in model.site_ops(fn, ()) if not op.is_via}
+        self._memo: dict[int, bool] = {}
+        self._accumulators: set[str] | None = None
+        params = [p.name for p in fn.ir.params]
+        if fn.ir.class_name and fn.ir.method_type in ("instance", "class") and params:
+            params = params[1:]  # self / cls: the object's state is not data handed in
+        self.params = set(params)
+
+    def effects_of(self, site: ir.Site) -> dict[str, tuple]:
+        return self.effects.site(self.fn, self.scope, site, self.ops, 0)
+
+    def data_loop(self, site: ir.Site) -> ir.Loop | None:
+        """The innermost loop around a site that runs over data, if any."""
+        for loop in enclosing_loops(self.fn.module, site):
+            if loop.kind != ir.WHILE and loop.iter is not None and self.is_data(loop.iter, 0):
+                return loop
+        return None
+
+    def is_data(self, expr: ir.Expr, depth: int) -> bool:
+        """Rows of a query, or a collection from the function's parameters (ids, a request body).
+
+        Not data: literals, module constants, the object's own state (`self.config.cameras`),
+        counters (`range(n)`, `itertools.count()`), retry iterators, batches
+        (`range(0, len(ids), 500)`, `chunked(...)`), schema objects (`metadata.sorted_tables`),
+        and anything the analysis cannot trace back to one of the two.
+        """
+        key = id(expr)
+        if key in self._memo:
+            return self._memo[key]
+        self._memo[key] = False  # cycles
+        result = self._is_data(expr, depth) if depth < 10 else False
+        self._memo[key] = result
+        return result
+
+    def _is_data(self, expr: ir.Expr, depth: int) -> bool:
+        t = type(expr)
+        facts = self.facts
+        if t is ir.Attr:
+            return expr.attr not in cat.SCHEMA_ATTRS and self.is_data(expr.value, depth + 1)
+        if t in (ir.Sub, ir.Await, ir.IterOf):
+            return self.is_data(expr.value, depth + 1)
+        if t is ir.Union_:
+            return any(self.is_data(i, depth + 1) for i in expr.items)
+        if t is ir.Name:
+            hit = facts.reaching(expr.id, expr.pos)
+            if hit is not None:
+                return self.is_data(hit[1], depth + 1)
+            return expr.id in self.params
+        if t is not ir.Call:
+            return False
+        if facts.is_builtin(expr.func, {"range"}):
+            if len(expr.args) >= 3:
+                return False  # range(0, len(ids), size): batches
+            return any(type(a) is ir.Call and facts.is_builtin(a.func, {"len"}) and a.args
+                       and self.is_data(a.args[0], depth + 1) for a in expr.args)
+        if facts.is_builtin(expr.func, _PASS_THROUGH):
+            return any(self.is_data(a, depth + 1) for a in expr.args)
+        q = facts.external(expr.func)
+        if q in cat.COUNTING_ITERATORS or q.startswith(cat.RETRY_ITERATORS_PREFIXES):
+            return False
+        name = call_name(expr).lower()
+        if any(word in name for word in (*cat.BATCHING_NAMES, "retry", "retrying", "attempt")):
+            return False
+        site = self.fn.module.ir.sites[expr.site]
+        if QUERY in self.effects_of(site):
+            return True
+        value = facts.eval(expr)
+        if isinstance(value, VKind) and value.kind in cat.ROW_KINDS:
+            return True
+        if type(expr.func) is ir.Attr:  # `ids.split(",")`, `body.items.values()`
+            return self.is_data(expr.func.value, depth + 1)
+        return False
+
+    def batch_flush(self, site: ir.Site) -> bool:
+        """A conditional query on a list the loop fills (`if len(batch) >= N: flush(batch)`)."""
+        if not site.guarded or not isinstance(site.expr, ir.Call):
+            return False
+        if self._accumulators is None:
+            acc = set()
+            sites = self.fn.module.ir.sites
+            for sid in self.fn.ir.sites:
+                call = sites[sid].expr
+                if sites[sid].loop and isinstance(call, ir.Call) and type(call.func) is ir.Attr \
+                        and call.func.attr in ("append", "extend") \
+                        and type(call.func.value) is ir.Name:
+                    acc.add(call.func.value.id)
+            self._accumulators = acc
+        return any(type(n) is ir.Name and n.id in self._accumulators for n in walk(site.expr))
+
+    def evaluated_once(self, site: ir.Site) -> bool:
+        """Iterating, indexing or `len()` of a caching query object built before the loop."""
+        operand: ir.Expr | None = None
+        if site.kind == ir.ITER:
+            operand = site.expr
+        elif site.kind == ir.SUB and isinstance(site.expr, ir.Sub):
+            operand = site.expr.value
+        elif site.kind == ir.CALL and isinstance(site.expr, ir.Call) and site.expr.args \
+                and self.facts.is_builtin(site.expr.func, _CONSUMING):
+            operand = site.expr.args[0]
+        if type(operand) is not ir.Name:
+            return False
+        value = self.facts.eval(operand)
+        if not (isinstance(value, VKind) and value.kind in cat.CACHING_QUERY_KINDS):
+            return False
+        hit = self.facts.reaching(operand.id, operand.pos)
+        if hit is None:
+            return True  # a parameter or a global: made before the loop
+        bound = strip_awaits(hit[1])
+        while type(bound) is ir.Call and type(bound.func) is ir.Attr and type(bound.func.value) is ir.Call:
+            bound = bound.func.value
+        if type(bound) is not ir.Call:
+            return False
+        return self.fn.module.ir.sites[bound.site].loop < site.loop
+
+
+_PASS_THROUGH = frozenset({"enumerate", "zip", "reversed", "sorted", "list", "tuple", "set", "iter", "frozenset"})
+_CONSUMING = frozenset({"len", "list", "tuple", "set", "frozenset", "sorted", "sum", "any", "all", "min", "max",
+                        "bool", "enumerate", "next", "dict"})
+_MAX_CHAIN = 2
+
+
+def _loop_effects(model: ProjectModel, effects: _Effects) -> Iterator[tuple[_Func, ir.Site, ir.Loop, dict]]:
+    """Sites that run once per item of a loop over data, with that loop and what they run."""
+    for fn in model.functions():
+        if _is_test_module(fn.module.ir.path):
+            continue  # test code: its loops build fixtures, performance is not the point
+        sites = fn.module.ir.sites
+        loops: _Loops | None = None
+        found_here: list[tuple[ir.Site, ir.Loop, dict]] = []
+        for sid in fn.ir.sites:
+            site = sites[sid]
+            if site.loop == 0 or site.kind not in (ir.CALL, ir.ITER, ir.SUB):
+                continue
+            if loops is None:
+                loops = _Loops(model, effects, fn)
+            found = {k: v for k, v in loops.effects_of(site).items() if len(v) <= _MAX_CHAIN}
+            if not found or loops.evaluated_once(site) or loops.batch_flush(site):
+                continue
+            loop = loops.data_loop(site)
+            if loop is not None:
+                found_here.append((site, loop, found))
+        # `cur.execute(q).fetchall()`: one finding, on the innermost query call
+        inner = {s.id for s, _l, _f in found_here}
+        for site, loop, found in found_here:
+            if isinstance(site.expr, ir.Call) and any(
+                    type(n) is ir.Call and n.site in inner and n.site != site.id for n in walk(site.expr.func)):
+                continue
+            yield fn, site, loop, found
+
+
+def _helper_text(chain: tuple) -> str:
+    return f" (through `{chain[0][1].rpartition('.')[2]}`: {{chain}})" if chain else ""
+
+
+_EFFECTS: "weakref.WeakKeyDictionary[ProjectModel, _Effects]" = weakref.WeakKeyDictionary()
+
+
+def _effects_for(model: ProjectModel) -> _Effects:
+    """One effects memo per model, shared by LOOP401 and LOOP402."""
+    effects = _EFFECTS.get(model)
+    if effects is None:
+        effects = _EFFECTS[model] = _Effects(model)
+    return effects
+
+
+class QueryInLoop(Rule):
+    """
+    ## What it does
+    Reports a database query run once per item of a loop or comprehension over rows or ids:
+    a blocking query of a sync driver (`db.get(User, id)`, `db.query(...).first()`,
+    `cursor.execute(...)`, `collection.find_one(...)`, a redis command...), an awaited
+    query of an async one (`await session.execute(...)`, `await conn.fetchrow(...)`), or
+    a call to a project helper (sync, or `async def` and awaited) that runs one, one or two
+    helpers down (the chain is shown).
+
+    A loop is over data when its iterable holds query results (rows, a cursor, a lazy
+    query, a helper's result when that helper queries) or comes from the function's
+    parameters (ids, a request body's list, `ids.split(",")`), directly or through
+    `enumerate`/`zip`/`sorted`/`.items()`. Not over data: `while` loops (retries,
+    polling, pagination), `range(n)` (attempts, fixed counts; `range(len(ids))` is over
+    data), `range(0, len(ids), 500)` and `chunked(...)`/`batched(...)` batches,
+    `itertools.count()`, tenacity/stamina/backoff retry iterators, literal collections,
+    module constants, the object's own state (`self.config.cameras`) and
+    `metadata.sorted_tables`. Commits, rollbacks, flushes and connection handling are not
+    queries (commits are LOOP402), nor are a session's `delete()`/`merge()` (unit of
+    work); a query under an `if` that flushes a list the loop fills (`if len(batch) >=
+    500: ...`) is batching, and indexing or measuring a peewee/Django query built before
+    the loop reads its cached rows. Test code (`conftest.py`, `test_*.py`, files under
+    `tests/`) is not checked.
+
+    ## Why is this bad?
+    This is the N+1 query problem: one round trip per row instead of one for all of them.
+    Each round trip costs network latency and a statement on the server, so an endpoint
+    that is fast with ten rows takes seconds with a thousand, and holds its connection (and
+    in `async def` code, the request) the whole time.
+
+    ## Example
+    ```python
+    @router.get("/orders")
+    async def orders(ids: list[int], session: AsyncSession = Depends(get_session)):
+        out = []
+        for order_id in ids:
+            out.append(await session.get(Order, order_id))
+        return out
+    ```
+
+    ## Use instead
+    ```python
+    @router.get("/orders")
+    async def orders(ids: list[int], session: AsyncSession = Depends(get_session)):
+        result = await session.scalars(select(Order).where(Order.id.in_(ids)))
+        return result.all()
+    ```
+    For related rows, eager-load them with the first query (`selectinload`, `joinedload`);
+    for writes, batch them (`insert(...).values([...])`, `executemany`, `bulk_write`,
+    a redis pipeline).
+
+    ## Known limitations
+    Lazy-loaded relationships read in a loop (the other N+1) are not reported; only
+    explicit queries are. Helpers are followed when their kinds are known (annotations,
+    constructors, arguments), and only two levels down: deeper chains are whole
+    operations rather than a query per item. A collection the analysis cannot trace
+    (built in a comprehension, read from `self`, returned by a helper that does not
+    query) is not taken as data, so a loop over it is not reported.
+
+    ## References
+    - [SQLAlchemy: Relationship Loading Techniques (the N+1 problem)](https://docs.sqlalchemy.org/en/20/orm/queryguide/relationships.html)
+    - [SQLAlchemy: ColumnOperators.in_()](https://docs.sqlalchemy.org/en/20/core/sqlelement.html#sqlalchemy.sql.expression.ColumnOperators.in_)
+    - [FastAPI: SQL (Relational) Databases](https://fastapi.tiangolo.com/tutorial/sql-databases/)
+    """
+
+    code = "LOOP401"
+    name = "query-in-loop"
+    summary = "Database query run once per item of a loop (N+1)"
+    fix_title = "Query all items at once (`WHERE id IN (...)`, eager loading) or batch the writes"
+
+    def check(self, model: ProjectModel) -> Iterator[Emit]:
+        for fn, site, loop, found in _loop_effects(model, _effects_for(model)):
+            if QUERY not in found:
+                continue
+            chain = found[QUERY]
+            path = fn.module.ir.path
+            yield Emit(path, (path, site.id), f"`{{code}}` runs a query once per item of `{describe_loop(loop)}`"
+                       f"{_helper_text(chain)}: fetch the items together with one query or batch the writes",
+                       chain=chain, function=fn.ir.qualname)
+
+
+class CommitInLoop(Rule):
+    """
+    ## What it does
+    Reports a `commit()` written inside a loop over rows or ids (as LOOP401 defines them):
+    `session.commit()`, `await session.commit()`, `conn.commit()` of a DB-API driver. A
+    commit under an `if` or inside a `try`/`except` in the loop body is taken as
+    deliberate (batching every N rows, or keeping each item's transaction separate so one
+    failure does not undo the others) and is not reported; neither are retry and counting
+    loops. A call to a helper that commits is not reported either: the helper owns its
+    transaction, a design choice rather than a slip. Test code is not checked.
+
+    ## Why is this bad?
+    Each commit is a round trip that waits for the database to flush its log to disk
+    (`fsync`), so committing per row makes a bulk write tens to hundreds of times slower
+    than one transaction. It also leaves the data half-written when the loop fails part
+    way, and with the default `expire_on_commit=True` every commit expires the objects
+    loaded so far, which reload one by one on next access.
+
+    ## Example
+    ```python
+    def import_users(db: Session, rows: list[dict]) -> None:
+        for row in rows:
+            db.add(User(**row))
+            db.commit()
+    ```
+
+    ## Use instead
+    ```python
+    def import_users(db: Session, rows: list[dict]) -> None:
+        for row in rows:
+            db.add(User(**row))
+        db.commit()
+    ```
+    or `with db.begin(): ...` around the loop.
+
+    ## Known limitations
+    Commits run by context managers (`with session.begin():` per item) and by helpers
+    (`crud.create(db, item)` that commits) are not reported.
+
+    ## References
+    - [SQLAlchemy: Session basics, committing](https://docs.sqlalchemy.org/en/20/orm/session_basics.html#committing)
+    - [SQLAlchemy: Managing transactions](https://docs.sqlalchemy.org/en/20/orm/session_transaction.html)
+    """
+
+    code = "LOOP402"
+    name = "commit-in-loop"
+    summary = "`commit()` run once per item of a loop"
+    fix_title = "Commit once after the loop (one transaction), or commit in batches on purpose"
+
+    def check(self, model: ProjectModel) -> Iterator[Emit]:
+        for fn, site, loop, found in _loop_effects(model, _effects_for(model)):
+            if found.get(COMMIT) != () or site.guarded:
+                continue  # a helper that commits owns its transaction: a design choice, not reported
+            path = fn.module.ir.path
+            yield Emit(path, (path, site.id), f"`{{code}}` commits once per item of `{describe_loop(loop)}`: "
+                       "commit once after the loop", function=fn.ir.qualname)
+
+
+# --- LOOP403 -------------------------------------------------------------------------------------
+
+
+def _per_request(model: ProjectModel) -> dict[tuple[str, str], str]:
+    """Functions run for every request -> how: routes, dependencies, HTTP middleware, and the
+    functions they call (not through caching decorators)."""
+    roots: dict[tuple[str, str], str] = {}
+    for key, label in model.routes().items():
+        roots[key] = f"route `{label}`"
+    for key in sorted(model.dependencies()):
+        roots.setdefault(key, f"dependency `{key[1].rpartition('.')[2]}`")
+    for mod in model.by_path.values():
+        for fn in mod.funcs.values():
+            if any(type(d) is ir.Call and type(d.func) is ir.Attr and d.func.attr == "middleware"
+                   for d in fn.ir.decorators):
+                roots.setdefault((mod.ir.path, fn.ir.qualname), f"middleware `{fn.ir.name}`")
+        for cls in mod.ir.classes:
+            scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
+            if any(isinstance(v, VExt) and v.qualname in cat.HTTP_MIDDLEWARE_BASES
+                   for v in (model.eval(b, scope) for b in cls.bases)):
+                dispatch = dict(cls.methods).get("dispatch")
+                if dispatch:
+                    roots.setdefault((mod.ir.path, dispatch), f"middleware `{cls.name}.dispatch`")
+    out: dict[tuple[str, str], str] = {}
+    todo = []
+    for key, label in roots.items():
+        fn = model.func(VFunc(*key))
+        if fn is not None and not _cached(model, fn):
+            out[key] = label
+            todo.append(fn)
+    while todo:
+        fn = todo.pop()
+        label = out[(fn.module.ir.path, fn.ir.qualname)]
+        for _site, callee in callees(model, fn):
+            key = (callee.module.ir.path, callee.ir.qualname)
+            if key in out or _cached(model, callee):
+                continue
+            out[key] = label if "via" in label else f"{label} via `{callee.ir.name}`"
+            todo.append(callee)
+    return out
+
+
+def _cached(model: ProjectModel, fn: _Func) -> bool:
+    scope = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
+    for dec in fn.ir.decorators:
+        target = dec.func if type(dec) is ir.Call else dec
+        value = model.eval(target, scope)
+        if isinstance(value, VExt) and value.qualname in cat.CACHE_DECORATORS:
+            return True
+    return False
+
+
+def _factory_call(facts: FunctionFacts, call: ir.Call) -> str:
+    """"engine" / "session factory" when the call creates one (a library call)."""
+    value = facts.eval(call.func)
+    if not isinstance(value, VExt):
+        return ""
+    entry = facts.model.entry(value.qualname)
+    if entry is None or not entry.returns:
+        return ""
+    made = facts.eval(call)
+    kind = made.kind if isinstance(made, VKind) else entry.returns
+    if kind in cat.ENGINE_KINDS:
+        return "an engine"
+    if kind in cat.SESSION_FACTORY_KINDS and entry.returns in cat.SESSION_FACTORY_KINDS:
+        return "a session factory"
+    return ""
+
+
+def _kept(facts: FunctionFacts, call: ir.Call) -> bool:
+    """Is the created object kept for later calls (a global, an attribute), or its use unknown?"""
+    uses = facts.uses(call)
+    if not uses:
+        return True  # e.g. stored under a subscript: not visible, assume a cache
+    fn = facts.fn
+    for role, parent in uses:
+        if role == STORED:
+            return not _request_scoped(facts, parent)
+        if role.startswith(ASSIGN + ":"):
+            name = role[len(ASSIGN) + 1:]
+            if "." in name or (fn is not None and name in fn.ir.globals_):
+                return True
+            if fn is not None and name in getattr(fn.ir, "opaque", ()):
+                return True  # put in a dict or under a subscript (`_engines[url] = engine`): a cache
+            for order, value in facts.bindings.get(name, ()):
+                if value is call and any(r == STORED or (r.startswith(ASSIGN + ":") and "." in r)
+                                         for _n, r, _p in facts.uses_of_binding(name, order)):
+                    return True
+    return False
+
+
+def _request_scoped(facts: FunctionFacts, store: ir.Expr | None) -> bool:
+    """`request.state.x = ...`: kept only for the request."""
+    if type(store) is not ir.Store:
+        return False
+    base = store.target
+    while type(base) is ir.Attr:
+        base = base.value
+    if type(base) is not ir.Name or facts.fn is None or base.id not in facts.fn.params:
+        return False
+    param = facts.fn.params[base.id]
+    ann = facts.model.eval(param.annotation, facts.scope) if param.annotation is not None else None
+    if isinstance(ann, VExt):
+        return ann.qualname in cat.REQUEST_TYPES
+    return base.id in ("request", "websocket")
+
+
+class EnginePerRequest(Rule):
+    """
+    ## What it does
+    Reports `create_engine(...)`, `create_async_engine(...)`, `sessionmaker(...)` or
+    `async_sessionmaker(...)` called in code that runs for every request: a route, a
+    dependency (`Depends`/`Security`), an HTTP middleware, or a function they call. An
+    object kept after the first call (assigned to a global or an attribute, or made in an
+    `@lru_cache`/`@cache` function) is fine, and so is anything run only at import time,
+    in the lifespan, in a startup handler or under `if __name__ == "__main__":`.
+
+    ## Why is this bad?
+    An engine owns a connection pool. Creating one per request opens a fresh connection
+    (TCP, TLS and authentication handshakes) for every request, never reuses it, and
+    leaves pools behind until garbage collection closes them: latency goes up, and the
+    database runs out of connections under load. A per-request `sessionmaker` is cheaper
+    but rebuilds configuration on every call for nothing.
+
+    ## Example
+    ```python
+    def get_db():
+        engine = create_engine(settings.DATABASE_URL)
+        with Session(engine) as session:
+            yield session
+    ```
+
+    ## Use instead
+    ```python
+    engine = create_engine(settings.DATABASE_URL)
+
+    def get_db():
+        with Session(engine) as session:
+            yield session
+    ```
+    or create it in the lifespan and keep it on `app.state`.
+
+    ## Known limitations
+    Calls are followed through functions the analysis can resolve; engines created in
+    callbacks are missed. An engine put in a container (`_engines[url] = engine`, a
+    dict) is taken as cached, whether or not it is reused.
+
+    ## References
+    - [SQLAlchemy: Engine Configuration](https://docs.sqlalchemy.org/en/20/core/engines.html)
+    - [SQLAlchemy: Connection Pooling](https://docs.sqlalchemy.org/en/20/core/pooling.html)
+    - [FastAPI: Lifespan Events](https://fastapi.tiangolo.com/advanced/events/)
+    """
+
+    code = "LOOP403"
+    name = "engine-per-request"
+    summary = "Engine or session factory created on every request"
+    fix_title = "Create it once at module level or in the lifespan, and reuse it"
+
+    def check(self, model: ProjectModel) -> Iterator[Emit]:
+        per_request = _per_request(model)
+        for fn in model.functions():
+            how = per_request.get((fn.module.ir.path, fn.ir.qualname))
+            if how is None:
+                continue
+            facts: FunctionFacts | None = None
+            sites = fn.module.ir.sites
+            for sid in fn.ir.sites:
+                site = sites[sid]
+                call = site.expr
+                if site.kind != ir.CALL or not isinstance(call, ir.Call):
+                    continue
+                if type(call.func) is not ir.Name and type(call.func) is not ir.Attr:
+                    continue
+                if facts is None:
+                    facts = FunctionFacts(model, fn.module, fn)
+                what = _factory_call(facts, call)
+                if not what or _kept(facts, call):
+                    continue
+                path = fn.module.ir.path
+                yield Emit(path, (path, sid), f"`{{code}}` creates {what} on every request ({how}): create it "
+                           "once at module level or in the lifespan", function=fn.ir.qualname)
+
+
+# --- LOOP404 -------------------------------------------------------------------------------------
+
+
+def _units(model: ProjectModel) -> Iterator[tuple[_Mod, _Func | None]]:
+    for path, mod in model.by_path.items():
+        if model.focus is not None and path not in model.focus:
+            continue
+        yield mod, None
+        yield from ((mod, fn) for fn in mod.funcs.values())
+
+
+def _event_targets(model: ProjectModel) -> set[str]:
+    """Names of engines that get a connection event hook (`@event.listens_for(engine, "connect")`)."""
+    out: set[str] = set()
+    for mod in model.by_path.values():
+        for site in mod.ir.sites:
+            call = site.expr
+            if site.kind != ir.CALL or not isinstance(call, ir.Call) or len(call.args) < 2:
+                continue
+            if not (type(call.func) is ir.Attr and call.func.attr in ("listens_for", "listen")):
+                continue
+            event = call.args[1]
+            if type(event) is ir.Const and event.value in cat.CONNECTION_EVENTS:
+                target = call.args[0]
+                while type(target) is ir.Attr:
+                    target = target.value
+                if type(target) is ir.Name:
+                    out.add(target.id)
+    return out
+
+
+class QueryWithoutTimeout(Rule):
+    """
+    ## What it does
+    Reports `create_engine(...)` / `create_async_engine(...)` called without any timeout
+    setting: no `pool_timeout`, no `connect_args` (where drivers take `statement_timeout`,
+    `command_timeout`, `options="-c statement_timeout=..."`, `timeout`), no
+    `execution_options`, no `timeout` in a literal URL, and no connection event hook on the
+    engine that could set one. SQLite engines and test code (`conftest.py`, `test_*.py`,
+    files under `tests/`) are not reported. Off by default: enable it with
+    `--select LOOP404` (or `extend-select`).
+
+    ## Why is this bad?
+    Without a statement timeout a slow or locked query holds its connection, and the
+    request waiting on it, for as long as the database takes; a few of them exhaust the
+    pool, and every other request then queues behind `pool_timeout`. A timeout turns that
+    outage into a fast, visible error for the one bad request.
+
+    ## Example
+    ```python
+    engine = create_async_engine("postgresql+asyncpg://app@db/app")
+    ```
+
+    ## Use instead
+    ```python
+    engine = create_async_engine(
+        "postgresql+asyncpg://app@db/app",
+        pool_timeout=10,
+        connect_args={"command_timeout": 30},  # asyncpg; psycopg: {"options": "-c statement_timeout=30000"}
+    )
+    ```
+
+    ## Known limitations
+    The content of a dict literal passed as `connect_args` is not visible, so any
+    `connect_args` counts as a setting; a URL that is not a literal is assumed to carry no
+    timeout. Timeouts set on the database server or role (`ALTER ROLE ... SET
+    statement_timeout`) are invisible to it: suppress the finding with `# noqa: LOOP404`.
+
+    ## References
+    - [SQLAlchemy: create_engine() parameters (pool_timeout, connect_args)](https://docs.sqlalchemy.org/en/20/core/engines.html#sqlalchemy.create_engine)
+    - [SQLAlchemy: Custom DBAPI connect() arguments](https://docs.sqlalchemy.org/en/20/core/engines.html#custom-dbapi-args)
+    - [asyncpg: connect(command_timeout=...)](https://magicstack.github.io/asyncpg/current/api/index.html#connection)
+    """
+
+    code = "LOOP404"
+    name = "query-without-timeout"
+    summary = "Engine created without a statement or pool timeout"
+    fix_title = "Pass `pool_timeout=` and a statement timeout in `connect_args`"
+    default_enabled = False
+
+    def check(self, model: ProjectModel) -> Iterator[Emit]:
+        hooked = _event_targets(model)
+        for mod, fn in _units(model):
+            if _is_test_module(mod.ir.path):
+                continue
+            facts: FunctionFacts | None = None
+            sites = mod.ir.sites
+            ids = fn.ir.sites if fn is not None else [s.id for s in sites if not s.function]
+            for sid in ids:
+                call = sites[sid].expr
+                if sites[sid].kind != ir.CALL or not isinstance(call, ir.Call):
+                    continue
+                if type(call.func) is not ir.Name and type(call.func) is not ir.Attr:
+                    continue
+                if facts is None:
+                    facts = FunctionFacts(model, mod, fn)
+                if facts.external(call.func) not in cat.ENGINE_CREATORS:
+                    continue
+                if any(k == "**" or k in cat.ENGINE_TIMEOUT_KWARGS for k, _ in call.kwargs):
+                    continue
+                url = call.args[0] if call.args else dict(call.kwargs).get("url")
+                texts = [t for t, _why in url_texts(model, facts, url, 0)] if url is not None else []
+                if any("timeout" in t.lower() or t.lower().startswith("sqlite") for t in texts):
+                    continue
+                names = {role[len(ASSIGN) + 1:].rpartition(".")[2] for role, _ in facts.uses(call)
+                         if role.startswith(ASSIGN + ":")}
+                if names & hooked:
+                    continue
+                yield Emit(mod.ir.path, (mod.ir.path, sid), "`{code}` creates an engine with no statement or pool "
+                           "timeout: a slow query holds its connection and its request for as long as the database "
+                           "takes", function=fn.ir.qualname if fn else "")
