@@ -36,6 +36,9 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parent.parent
 FIXTURES_DIR = REPO_ROOT / "fixtures"
 PROJECTS_DIR = FIXTURES_DIR / "projects"
+#: golden before/after files for --fix (``<name>.py`` and ``<name>.fixed.py``): not inline-expectation
+#: fixtures; tests/test_fixes.py runs every one of them
+FIXES_DIR = FIXTURES_DIR / "fixes"
 ENGINE_SOURCE = REPO_ROOT / "src" / "loopsafe" / "engine.py"
 
 #: single-file fixture directories: loop101, loop102, loop2xx, ...
@@ -241,7 +244,7 @@ def unrecognised_fixture_paths() -> list[str]:
     return sorted(
         p.relative_to(FIXTURES_DIR).as_posix()
         for p in FIXTURES_DIR.rglob("*.py")
-        if "__pycache__" not in p.parts and p not in known
+        if "__pycache__" not in p.parts and p not in known and FIXES_DIR not in p.parents
     )
 
 

@@ -123,7 +123,9 @@ def test_full_output_on_a_real_project(project: Path) -> None:
     assert "app/api.py:18:12: LOOP103 " in out
     assert "  -> app/crud.py:7 get_users -> db.query(User).all()\n" in out
     assert "  reached from GET /users\n" in out
-    assert out.rstrip().endswith("in 1 file.")
+    # the summary, then (as ruff does) the fixes only --unsafe-fixes would apply
+    assert out.rstrip().endswith("in 1 file.\nNo fixes available (4 hidden fixes can be enabled with the "
+                                 "`--unsafe-fixes` option).")
     assert "\x1b" not in out  # not a terminal: no colour
 
 
@@ -165,10 +167,11 @@ def test_concise_and_quiet(project: Path) -> None:
     result = run("check", "--output-format", "concise")
     lines = result.stdout.splitlines()
     assert "app/api.py:13:12: LOOP101" in "\n".join(lines)
-    assert lines[-1].startswith("Found ")
+    assert lines[-2].startswith("Found ")
+    assert lines[-1].startswith("No fixes available (")  # all of them unsafe
     quiet = run("check", "--output-format", "concise", "--quiet")
     assert quiet.exit_code == 1
-    assert quiet.stdout.splitlines() == lines[:-1]
+    assert quiet.stdout.splitlines() == lines[:-2]
 
 
 def test_clean_project_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

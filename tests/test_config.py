@@ -53,7 +53,7 @@ offload-wrappers = ["app.util.in_thread"]
     assert set(KEYS) == {
         "select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude",
         "respect-gitignore", "src", "session-factories", "sync-session-types", "async-session-types",
-        "blocking-calls", "offload-wrappers",
+        "blocking-calls", "offload-wrappers", "fixable", "unfixable", "unsafe-fixes",
     }
     assert config.select == ("LOOP1",)
     assert config.per_file_ignores == (("tests/**", ("LOOP1",)),)

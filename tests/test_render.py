@@ -166,7 +166,7 @@ def test_concise_format() -> None:
 # --------------------------------------------------------------------------- json
 
 #: The JSON contract. Changing it breaks users' CI integrations: bump deliberately.
-JSON_KEYS = ["code", "message", "path", "line", "column", "end_line", "end_column", "fix_title", "chain"]
+JSON_KEYS = ["code", "message", "path", "line", "column", "end_line", "end_column", "fix_title", "chain", "fix"]
 CHAIN_KEYS = ["path", "line", "function"]
 
 
@@ -187,6 +187,7 @@ def test_json_schema_is_pinned(tmp_path: Path) -> None:
                 {"path": "app/api.py", "line": 5, "function": "read_user"},
                 {"path": "app/crud.py", "line": 20, "function": "get_users"},
             ],
+            "fix": None,
         }
     ]
     assert list(payload[0]) == JSON_KEYS  # key order is part of "stable"

@@ -145,6 +145,14 @@ def _selector_option(flag: str, help_text: str):
     default=None,
     help="Processes used to parse files (default: the number of CPUs). Results do not depend on it.",
 )
+@click.option("--fix", is_flag=True, help="Apply the fixes of the findings that have safe ones, and write the files.")
+@click.option(
+    "--unsafe-fixes/--no-unsafe-fixes",
+    default=None,
+    help="Also apply (with --fix) or show fixes that may change behaviour (default: off, or as configured).",
+)
+@click.option("--diff", is_flag=True, help="Print a diff of what --fix would change, write nothing; exit 1 if it would.")
+@click.option("--show-fixes", is_flag=True, help="List the fixes applied (with --fix) or applicable.")
 @click.option(
     "--write-baseline",
     "write_baseline_file",
@@ -173,6 +181,10 @@ def check(
     cache_dir: Path | None,
     no_cache: bool,
     jobs: int | None,
+    fix: bool = False,
+    unsafe_fixes: bool | None = None,
+    diff: bool = False,
+    show_fixes: bool = False,
 ) -> None:
     """Check PATHS (files or directories; default: the current directory).
 
@@ -193,6 +205,13 @@ def check(
         for path in paths:
             if not os.path.lexists(path):
                 raise LoopsafeError(f"{path}: no such file or directory")
+    if fix or diff:
+        flag = "--fix" if fix else "--diff"
+        if from_stdin:
+            raise click.UsageError(f"{flag} cannot be used with standard input")
+        if add_noqa or write_baseline_file is not None:
+            other = "--add-noqa" if add_noqa else "--write-baseline"
+            raise click.UsageError(f"{flag} cannot be used with {other}")
     if config_file is not None and isolated:
         raise click.UsageError("--config cannot be used with --isolated")
 
@@ -208,6 +227,7 @@ def check(
             ignore=parse_selectors(ignore, "--ignore"),
             respect_gitignore=respect_gitignore,
             force_exclude=force_exclude,
+            unsafe_fixes=unsafe_fixes,
         )
         settings = resolve_settings(
             config_start, cwd=cwd, config_file=config_file, isolated=isolated, overrides=overrides
@@ -232,17 +252,40 @@ def check(
         cache = None
     else:
         cache = cwd / cache_dir if cache_dir is not None else settings.project_root / ".loopsafe_cache"
-    report = _run(sources, errors, settings, context=context, cache_dir=cache, jobs=jobs)
-    report = _apply_per_file_ignores(report, settings, abspaths, cwd)
-    texts = {source.path: source.text for source in sources}
-    report = _apply_noqa(report, texts)
     project = _ProjectPaths(settings.project_root, cwd, abspaths)
+
+    def analyse(sources: list[SourceFile], *, quiet: bool, warn: bool = True) -> Report:
+        report = _run(sources, errors, settings, context=context, cache_dir=cache, jobs=jobs)
+        report = _apply_per_file_ignores(report, settings, abspaths, cwd)
+        report = _apply_noqa(report, {source.path: source.text for source in sources}, warn=warn)
+        if recorded is not None and write_baseline_file is None:
+            report = _apply_baseline(recorded, report, settings, project, quiet=quiet)
+        return _strip_unfixable(report, settings)
+
+    report = analyse(sources, quiet=quiet or fix or diff)
+    texts = {source.path: source.text for source in sources}
 
     if write_baseline_file is not None:
         _write_baseline(write_baseline_file, report, project)
         click.get_current_context().exit(EXIT_OK)
-    if recorded is not None:
-        report = _apply_baseline(recorded, report, settings, project, quiet=quiet)
+    fixed: list = []
+    if fix or diff:
+        outcome = _fix_loop(report, sources, analyse, settings.unsafe_fixes)
+        changed = {path: text for path, text in outcome.texts.items() if text != texts[path]}
+        if diff:
+            _print_diffs(texts, changed, outcome, show_fixes=show_fixes)
+            failed = bool(changed or outcome.errors)
+            click.get_current_context().exit(EXIT_FINDINGS if failed else EXIT_OK)
+        written = _write_fixes(changed, texts, project)
+        fixed = [f for f in outcome.applied if f.path in written]
+        for problem in outcome.errors:
+            _error(problem)
+        if written == set(changed):
+            report = outcome.report
+        else:  # some files could not be written: report on what is on disk
+            texts = {path: (changed[path] if path in written else text) for path, text in texts.items()}
+            report = analyse([replace(s, text=texts[s.path]) for s in sources], quiet=True, warn=False)
+        texts = {path: (changed[path] if path in written else text) for path, text in texts.items()}
     if add_noqa:
         _add_noqa(report, texts, project)
         click.get_current_context().exit(EXIT_OK)
@@ -256,8 +299,13 @@ def check(
         statistics=statistics,
         cwd=str(cwd),
         root=str(repository_root(settings.project_root)),
+        unsafe_fixes=settings.unsafe_fixes,
+        fixed=len(fixed),
     )
-    failed = bool(report.findings or report.parse_errors)
+    if show_fixes:
+        _show_fixes(fixed if fix else [f for f in report.findings if _applies(f, settings.unsafe_fixes)],
+                    applied=fix, data=output_format not in ("full", "concise") or output_file is not None)
+    failed = bool(report.findings or report.parse_errors or (fix and outcome.errors))
     click.get_current_context().exit(EXIT_FINDINGS if failed and not exit_zero else EXIT_OK)
 
 
@@ -369,11 +417,11 @@ def _plural(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count} {singular if count == 1 else (plural or singular + 's')}"
 
 
-def _apply_noqa(report: Report, texts: dict[str, str]) -> Report:
+def _apply_noqa(report: Report, texts: dict[str, str], *, warn: bool = True) -> Report:
     from loopsafe.suppression import apply_noqa
 
     kept, _suppressed, invalid = apply_noqa(report.findings, texts)
-    for directive in invalid:
+    for directive in invalid if warn else ():
         _warn(str(directive))
     return replace(report, findings=tuple(kept))
 
@@ -408,6 +456,141 @@ def _add_noqa(report: Report, texts: dict[str, str], project: _ProjectPaths) -> 
     if report.parse_errors:
         _print_parse_errors(report)
     click.echo(f"Added {_plural(added, 'noqa directive')}.", err=True)
+
+
+# --------------------------------------------------------------------------- fixes
+
+
+def _applies(finding, unsafe: bool) -> bool:
+    from loopsafe.fixes import applicable
+
+    return applicable(finding, unsafe)
+
+
+def _strip_unfixable(report: Report, settings: Settings) -> Report:
+    """Findings of codes that `fixable`/`unfixable` exclude lose their fix (no [*], no JSON fix)."""
+    if settings.fixable is None and not settings.unfixable:
+        return report
+    findings = tuple(
+        replace(f, fix=None) if f.fix is not None and not settings.is_fixable(f.code) else f for f in report.findings
+    )
+    return replace(report, findings=findings)
+
+
+@dataclass
+class _FixOutcome:
+    texts: dict[str, str]
+    applied: list
+    errors: list[str]
+    report: Report
+
+
+def _fix_loop(report: Report, sources: list[SourceFile], analyse, unsafe: bool) -> _FixOutcome:
+    """Apply the applicable fixes, re-analyse, and again while fixes were left out because they
+    overlapped (at most MAX_PASSES passes), as ruff does. A file whose fixed text would not
+    parse is left as it was (and not fixed further)."""
+    from loopsafe.fixes import MAX_PASSES, apply_fixes, drop_conflicting, parse_problem
+
+    texts = {source.path: source.text for source in sources}
+    applied: list = []
+    errors: list[str] = []
+    broken: set[str] = set()
+    for _ in range(MAX_PASSES):
+        candidates = drop_conflicting(f for f in report.findings if _applies(f, unsafe) and f.path not in broken)
+        by_path: dict[str, list] = {}
+        for finding in candidates:
+            if finding.path in texts:
+                by_path.setdefault(finding.path, []).append(finding)
+        progress = False
+        for path, findings in sorted(by_path.items()):
+            new_text, done = apply_fixes(texts[path], findings)
+            if not done or new_text == texts[path]:
+                continue
+            problem = parse_problem(new_text, path)
+            if problem is not None:
+                broken.add(path)
+                errors.append(f"{path}: fixes not applied, the result would not parse ({problem}); "
+                              "the file is left untouched, please report this bug")
+                texts[path] = next(s.text for s in sources if s.path == path)
+                applied = [f for f in applied if f.path != path]
+                continue
+            texts[path] = new_text
+            applied.extend(done)
+            progress = True
+        if not progress:
+            break
+        report = analyse([replace(s, text=texts[s.path]) for s in sources], quiet=True, warn=False)
+    return _FixOutcome(texts, applied, errors, report)
+
+
+def _error(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+
+
+def _write_fixes(changed: dict[str, str], texts: dict[str, str], project: _ProjectPaths) -> set[str]:
+    """Write the fixed files (in their own encoding and line endings); the paths written."""
+    from loopsafe.discovery import DecodeError, decode_source
+
+    written: set[str] = set()
+    for path, new_text in sorted(changed.items()):
+        target = project.absolute(path)
+        try:
+            data = Path(target).read_bytes()
+            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+            if decode_source(data) != texts[path]:
+                _warn(f"{path}: changed while it was being checked; not fixed")
+                continue
+            with open(target, "w", encoding=encoding, newline="") as f:
+                f.write(new_text)
+        except (OSError, SyntaxError, ValueError, DecodeError, UnicodeError) as exc:
+            _warn(f"{path}: could not write the fixes: {exc}")
+            continue
+        written.add(path)
+    return written
+
+
+def _print_diffs(texts: dict[str, str], changed: dict[str, str], outcome: _FixOutcome, *, show_fixes: bool) -> None:
+    """--diff: a unified diff per file on stdout; counts and problems on stderr."""
+    import difflib
+
+    for path in sorted(changed):
+        lines = difflib.unified_diff(
+            texts[path].splitlines(keepends=True), changed[path].splitlines(keepends=True),
+            fromfile=path, tofile=path,
+        )
+        for line in lines:
+            sys.stdout.write(line if line.endswith(("\n", "\r")) else line + "\n\\ No newline at end of file\n")
+    sys.stdout.flush()
+    for problem in outcome.errors:
+        _error(problem)
+    count = len([f for f in outcome.applied if f.path in changed])
+    if count:
+        click.echo(f"Would fix {_plural(count, 'finding')}.", err=True)
+    else:
+        click.echo("No fixes to apply.", err=True)
+    if show_fixes:
+        _show_fixes([f for f in outcome.applied if f.path in changed], applied=False, data=True)
+
+
+def _show_fixes(findings: list, *, applied: bool, data: bool) -> None:
+    """`Fixed N findings:` (or `N fixable findings:`) then, per file, `N × CODE (name)`."""
+    from collections import Counter
+
+    names = {rule.code: rule.name for rule in _all_rules()}
+    stream = sys.stderr if data else sys.stdout
+    if not findings:
+        click.echo("No fixes applied." if applied else "No fixes available.", file=stream)
+        return
+    head = f"Fixed {_plural(len(findings), 'finding')}:" if applied else f"{_plural(len(findings), 'fixable finding')}:"
+    out = [head]
+    by_path: dict[str, Counter] = {}
+    for finding in findings:
+        by_path.setdefault(finding.path, Counter())[finding.code] += 1
+    for path, counts in sorted(by_path.items()):
+        out.append(f"- {path}:")
+        for code, n in sorted(counts.items()):
+            out.append(f"    {n} \u00d7 {code} ({names.get(code, '')})")
+    click.echo("\n".join(out), file=stream)
 
 
 def _read_baseline(path: Path):
@@ -484,6 +667,8 @@ def _write_output(
     statistics: bool,
     cwd: str,
     root: str,
+    unsafe_fixes: bool = False,
+    fixed: int = 0,
 ) -> None:
     from loopsafe import render
 
@@ -501,9 +686,11 @@ def _write_output(
             else:
                 render.emit(console, render.format_statistics(report, names))
         elif output_format == "full":
-            render.emit(console, render.format_full(report, sources, show_summary=not quiet))
+            render.emit(console, render.format_full(report, sources, show_summary=not quiet,
+                                                    unsafe_fixes=unsafe_fixes, fixed=fixed))
         elif output_format == "concise":
-            render.emit(console, render.format_concise(report, show_summary=not quiet))
+            render.emit(console, render.format_concise(report, show_summary=not quiet,
+                                                       unsafe_fixes=unsafe_fixes, fixed=fixed))
         else:
             stream.write(_format_data(output_format, report, sources, cwd=cwd, root=root))
             if output_format in _DATA_FORMATS and report.parse_errors:

@@ -102,6 +102,10 @@ class FileConfig:
     async_session_types: tuple[str, ...] = ()
     blocking_calls: tuple[str, ...] = ()
     offload_wrappers: tuple[str, ...] = ()
+    #: --fix: code prefixes whose fixes may be applied (None: all) and those whose may not
+    fixable: tuple[str, ...] | None = None
+    unfixable: tuple[str, ...] = ()
+    unsafe_fixes: bool | None = None
 
 
 Validator = Callable[[Any, str, Path], Any]
@@ -178,6 +182,9 @@ KEYS: dict[str, Validator] = {
     "async-session-types": _qualified_names,
     "blocking-calls": _qualified_names,
     "offload-wrappers": _qualified_names,
+    "fixable": _selectors,
+    "unfixable": _selectors,
+    "unsafe-fixes": _bool,
 }
 
 
@@ -312,6 +319,7 @@ class Overrides:
     ignore: tuple[str, ...] = ()
     respect_gitignore: bool | None = None
     force_exclude: bool = False
+    unsafe_fixes: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -321,6 +329,15 @@ class Settings:
     per_file_ignores: tuple[PerFileIgnore, ...]
     project_root: Path
     config_path: Path | None
+    #: --fix: which codes' fixes may be applied, and whether unsafe fixes are
+    fixable: tuple[str, ...] | None = None
+    unfixable: tuple[str, ...] = ()
+    unsafe_fixes: bool = False
+
+    def is_fixable(self, code: str) -> bool:
+        from loopsafe.fixes import is_fixable
+
+        return is_fixable(code, self.fixable, self.unfixable)
 
     def is_ignored(self, finding: Finding, abspath: str) -> bool:
         return any(entry.ignores(finding, abspath) for entry in self.per_file_ignores)
@@ -392,4 +409,8 @@ def resolve_settings(
     per_file = tuple(
         PerFileIgnore(pattern, prefixes, str(project_root)) for pattern, prefixes in config.per_file_ignores
     )
-    return Settings(options, discovery, per_file, project_root, config.path)
+    unsafe_fixes = overrides.unsafe_fixes
+    if unsafe_fixes is None:
+        unsafe_fixes = bool(config.unsafe_fixes)
+    return Settings(options, discovery, per_file, project_root, config.path,
+                    fixable=config.fixable, unfixable=config.unfixable, unsafe_fixes=unsafe_fixes)

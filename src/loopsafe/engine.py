@@ -254,6 +254,8 @@ class _Reporter:
     def __init__(self, parsed: dict[str, _Parsed]) -> None:
         self.parsed = parsed
         self._lines: dict[str, list[str]] = {}
+        self._sources: dict[str, object] = {}
+        self._fix_cache: dict[str, dict] = {}
 
     def _span(self, path: str, sid: int) -> tuple[int, int, int, int]:
         span = self.parsed[path].ir.spans[sid]
@@ -280,6 +282,23 @@ class _Reporter:
         text = re.sub(r",? ([)\]}])", r"\1", text)
         return text if len(text) <= _SNIPPET_MAX else text[: _SNIPPET_MAX - 3] + "..."
 
+    def _fix(self, code: str, message: str, path: str, sid: int, function: str, model: ProjectModel):
+        """The finding's automatic fix, computed by the fixer registered for its code."""
+        from loopsafe import fixes
+
+        if code not in fixes.FIXERS:
+            return None
+        p = self.parsed[path]
+        span = p.ir.spans[sid] if sid < len(p.ir.spans) else None
+        if span is None:
+            return None
+        source = self._sources.get(path)
+        if source is None:
+            source = self._sources[path] = fixes.Source(p.source.text)
+        ctx = fixes.FixContext(code, message, function, p.ir, p.ir.sites[sid], span, source, model,
+                               self._fix_cache.setdefault(path, {}))
+        return fixes.compute_fix(ctx)
+
     def findings(self, rules: Iterable[Rule], model: ProjectModel) -> list[Finding]:
         out: dict[tuple, Finding] = {}
         for rule in rules:
@@ -299,6 +318,7 @@ class _Reporter:
                     end_line=end_line, end_column=end_col, fix_title=rule.fix_title,
                     chain=tuple(frames), function=emit.function or site.function,
                     route=model.route_of(fn) if fn is not None else "",
+                    fix=self._fix(rule.code, message, path, sid, emit.function or site.function, model),
                 )
                 out.setdefault((rule.code, path, line, col, sid), finding)
         return list(out.values())

@@ -21,6 +21,30 @@ class Frame:
 
 
 @dataclass(frozen=True, slots=True)
+class Edit:
+    """Replace the text from (line, column) to (end_line, end_column) with `content`.
+
+    1-based, end column exclusive, in characters of the decoded source (the BOM excluded);
+    an insertion has an empty range.
+    """
+
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    """An automatic fix: "safe" fixes apply with --fix, "unsafe" ones also need --unsafe-fixes."""
+
+    applicability: str  # "safe" | "unsafe"
+    message: str
+    edits: tuple[Edit, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Finding:
     code: str
     message: str
@@ -35,6 +59,8 @@ class Finding:
     function: str = ""
     #: a route that reaches this code, e.g. "GET /users/{user_id}" (text output only)
     route: str = ""
+    #: the automatic fix, when there is one (see loopsafe.fixes)
+    fix: Fix | None = None
 
     def sort_key(self) -> tuple:
         return (self.path, self.line, self.column, self.code, self.message)

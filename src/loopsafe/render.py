@@ -28,7 +28,13 @@ Formats
             "fix_title": "...",                # one-line fix hint
             "chain": [                         # call site -> blocking operation, may be []
               {"path": "app/crud.py", "line": 20, "function": "get_users"}
-            ]
+            ],
+            "fix": {                           # the automatic fix (as in ruff's JSON), or null
+              "applicability": "unsafe",       # "safe": --fix; "unsafe": --fix --unsafe-fixes
+              "message": "...",
+              "edits": [{"content": "...", "location": {"row": 12, "column": 5},
+                         "end_location": {"row": 12, "column": 31}}]
+            }
           }
         ]
 
@@ -70,7 +76,7 @@ from rich.markdown import Markdown
 from rich.text import Text
 
 from loopsafe.discovery import display_path
-from loopsafe.model import Finding, Frame, ParseError, Report
+from loopsafe.model import Finding, Fix, Frame, ParseError, Report
 
 OUTPUT_FORMATS = ("full", "concise", "json", "json-lines", "sarif", "github", "gitlab")
 
@@ -93,7 +99,7 @@ JSON_SCHEMA: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "required": [
-            "code", "message", "path", "line", "column", "end_line", "end_column", "fix_title", "chain",
+            "code", "message", "path", "line", "column", "end_line", "end_column", "fix_title", "chain", "fix",
         ],
         "properties": {
             "code": {"type": "string", "pattern": "^[A-Z]+[0-9]+$"},
@@ -116,6 +122,44 @@ JSON_SCHEMA: dict[str, Any] = {
                         "function": {"type": "string"},
                     },
                 },
+            },
+            "fix": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["applicability", "message", "edits"],
+                        "properties": {
+                            "applicability": {"enum": ["safe", "unsafe"]},
+                            "message": {"type": "string"},
+                            "edits": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["content", "location", "end_location"],
+                                    "properties": {
+                                        "content": {"type": "string"},
+                                        "location": {"$ref": "#/$defs/location"},
+                                        "end_location": {"$ref": "#/$defs/location"},
+                                    },
+                                },
+                            },
+                        },
+                    },
+                ],
+            },
+        },
+    },
+    "$defs": {
+        "location": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["row", "column"],
+            "properties": {
+                "row": {"type": "integer", "minimum": 1},
+                "column": {"type": "integer", "minimum": 1},
             },
         },
     },
@@ -214,8 +258,8 @@ class SourceLines:
         return None
 
 
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+def _plural(count: int, noun: str, plural: str | None = None) -> str:
+    return f"{count} {noun if count == 1 else (plural or noun + 's')}"
 
 
 def _sorted(findings: Sequence[Finding]) -> list[Finding]:
@@ -230,12 +274,24 @@ def _location(path: str, line: int, column: int) -> Text:
     return Text.assemble((f"{_printable(path)}:{line}:{column}:", STYLE_PATH))
 
 
-def _header(finding: Finding) -> Text:
+#: marks a finding whose fix `--fix` would apply (as ruff does)
+FIX_MARKER = "[*]"
+
+
+def fix_applies(finding: Finding, unsafe_fixes: bool = False) -> bool:
+    """Whether `--fix` (with `--unsafe-fixes` when *unsafe_fixes*) would apply the finding's fix."""
+    fix = finding.fix
+    return fix is not None and (fix.applicability == "safe" or unsafe_fixes)
+
+
+def _header(finding: Finding, unsafe_fixes: bool = False) -> Text:
+    marker = f"{FIX_MARKER} " if fix_applies(finding, unsafe_fixes) else ""
     return Text.assemble(
         _location(finding.path, finding.line, finding.column),
         " ",
         (finding.code, STYLE_CODE),
         " ",
+        marker,
         _printable(finding.message),
     )
 
@@ -281,18 +337,34 @@ def _frame_text(frame: Frame) -> str:
     return _printable(text)
 
 
-def summary(report: Report) -> Text:
-    """``Found N findings in M files.`` / ``K files could not be parsed.`` / ``All checks passed.``"""
+def summary(report: Report, *, unsafe_fixes: bool = False, fixed: int = 0) -> Text:
+    """``Found N findings in M files.`` / ``K files could not be parsed.`` / ``All checks passed.``
+
+    Then, as ruff does, how many findings ``--fix`` would fix (``[*] N fixable with the
+    `--fix` option.``) and how many more ``--unsafe-fixes`` would; *fixed* findings were just
+    fixed by ``--fix`` (``Fixed N findings.``).
+    """
     lines = []
+    if fixed:
+        lines.append(f"Fixed {_plural(fixed, 'finding')}.")
     if report.findings:
         lines.append(
             f"Found {_plural(len(report.findings), 'finding')} in {_plural(report.files_with_findings, 'file')}."
         )
+        fixable = sum(fix_applies(f, unsafe_fixes) for f in report.findings)
+        hidden = sum(fix_applies(f, True) for f in report.findings) - fixable
+        hint = ""
+        if hidden:
+            hint = f"{_plural(hidden, 'hidden fix', 'hidden fixes')} can be enabled with the `--unsafe-fixes` option"
+        if fixable:
+            lines.append(f"{FIX_MARKER} {fixable} fixable with the `--fix` option" + (f" ({hint})." if hint else "."))
+        elif hint:
+            lines.append(f"No fixes available ({hint}).")
     unparsed = len({error.path for error in report.parse_errors})
     if unparsed:
         verb = "could not be parsed"
         lines.append(f"{unparsed} {'file' if unparsed == 1 else 'files'} {verb}.")
-    if not lines:
+    if not report.findings and not unparsed:
         lines.append("All checks passed.")
     return Text("\n".join(lines), style="bold")
 
@@ -300,12 +372,16 @@ def summary(report: Report) -> Text:
 # --------------------------------------------------------------------------- formats
 
 
-def format_full(report: Report, sources: Mapping[str, str], *, show_summary: bool = True) -> Text:
-    """The ``full`` format. *sources* maps a finding's path to its file's text."""
+def format_full(report: Report, sources: Mapping[str, str], *, show_summary: bool = True,
+                unsafe_fixes: bool = False, fixed: int = 0) -> Text:
+    """The ``full`` format. *sources* maps a finding's path to its file's text.
+
+    A finding ``--fix`` would fix is marked ``[*]`` (unsafe fixes only with *unsafe_fixes*).
+    """
     lines = SourceLines(sources)
     blocks: list[Text] = []
     for finding in _sorted(report.findings):
-        block = _header(finding)
+        block = _header(finding, unsafe_fixes)
         source = lines.line(finding.path, finding.line)
         if source is not None:
             block.append("\n")
@@ -324,22 +400,23 @@ def format_full(report: Report, sources: Mapping[str, str], *, show_summary: boo
     if errors.plain:
         blocks.append(errors)
     if show_summary:
-        blocks.append(summary(report))
+        blocks.append(summary(report, unsafe_fixes=unsafe_fixes, fixed=fixed))
     out = Text("\n\n").join(blocks)
     if out.plain:
         out.append("\n")
     return out
 
 
-def format_concise(report: Report, *, show_summary: bool = True) -> Text:
+def format_concise(report: Report, *, show_summary: bool = True, unsafe_fixes: bool = False,
+                   fixed: int = 0) -> Text:
     """The ``concise`` format: one line per finding, then parse errors and the summary."""
-    parts = [_header(finding) for finding in _sorted(report.findings)]
+    parts = [_header(finding, unsafe_fixes) for finding in _sorted(report.findings)]
     parts.extend(_parse_error_line(error) for error in _sorted_errors(report.parse_errors))
     body = Text("\n").join(parts)
     if show_summary:
         if parts:
             body.append("\n")
-        body.append_text(summary(report))
+        body.append_text(summary(report, unsafe_fixes=unsafe_fixes, fixed=fixed))
     if body.plain:
         body.append("\n")
     return body
@@ -369,6 +446,26 @@ def finding_to_json(finding: Finding, cwd: str) -> dict[str, Any]:
         "chain": [
             {"path": json_path(frame.path, cwd), "line": frame.line, "function": frame.function}
             for frame in finding.chain
+        ],
+        "fix": fix_to_json(finding.fix),
+    }
+
+
+def fix_to_json(fix: Fix | None) -> dict[str, Any] | None:
+    """A fix as ruff's JSON writes it: applicability, message and edits with 1-based
+    row/column locations (end exclusive)."""
+    if fix is None:
+        return None
+    return {
+        "applicability": fix.applicability,
+        "message": fix.message,
+        "edits": [
+            {
+                "content": edit.content,
+                "location": {"row": edit.line, "column": edit.column},
+                "end_location": {"row": edit.end_line, "column": edit.end_column},
+            }
+            for edit in fix.edits
         ],
     }
 

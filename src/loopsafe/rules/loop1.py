@@ -46,6 +46,19 @@ class SyncDbCallInAsync(Rule):
     or use the async driver (`AsyncSession`, `redis.asyncio`, `AsyncMongoClient`...) and
     `await` it, or offload: `await run_in_threadpool(lambda: db.query(User).all())`.
 
+    ## Fix safety
+    The fix offloads the call: `db.query(User).all()` becomes
+    `await run_in_threadpool(lambda: db.query(User).all())`, and an iterated query
+    `for user in query:` becomes `for user in await run_in_threadpool(lambda: list(query)):`.
+    `run_in_threadpool` is imported from `fastapi.concurrency` (`starlette.concurrency` in a
+    module that does not import fastapi) unless the module already imports it. The fix is
+    unsafe: the call then runs in a worker thread while the event loop serves other requests
+    (the session is used from another thread), and a lazily iterated query is read into a
+    list at once. It is offered only where `await` is legal: directly in the body of the
+    `async def`, not in a lambda or in a comprehension (except its outermost iterable). When
+    LOOP105 reports the same function, its fix (`def`) is preferred and the wraps in that
+    function are not applied.
+
     ## Known limitations
     The kind of an object is inferred from annotations, constructors, factories,
     `with ... as` and `Depends(...)`; an object whose kind cannot be seen (an unannotated
@@ -97,6 +110,11 @@ class SyncDbConnectInAsync(Rule):
             ...
     ```
     or make the endpoint a plain `def`, or open the connection in a worker thread.
+
+    ## Fix safety
+    There is no automatic fix: the async replacement of a connection (another driver,
+    `async with`, awaiting each use) cannot be derived from the call alone. When LOOP105
+    reports the function, its fix (`def`) covers this finding too.
 
     ## Known limitations
     Pools that connect lazily (`create_engine`, `MongoClient`, `redis.Redis`) are not
@@ -152,6 +170,15 @@ class BlockingCallViaHelper(Rule):
     ```
     or `await run_in_threadpool(crud.get_user, db, user_id)`.
 
+    ## Fix safety
+    The fix offloads the call: `crud.get_user(db, user_id)` becomes
+    `await run_in_threadpool(crud.get_user, db, user_id)`, keeping the arguments as written
+    (the `lambda:` form when a keyword argument is named `func`), and imports
+    `run_in_threadpool` as LOOP101's fix does. It is unsafe: the helper then runs in a worker
+    thread while the event loop serves other requests. It is offered only where `await` is
+    legal (directly in the `async def`, not in a lambda or a comprehension), and not in a
+    function whose LOOP105 fix (`def`) applies.
+
     ## Known limitations
     Calls through dynamic dispatch (`getattr`, callbacks stored in containers) are not
     followed. A helper whose session parameter has no annotation is only reported when a
@@ -200,6 +227,13 @@ class AsyncEndpointWithoutAwait(Rule):
     def read_user(user_id: int, db: Session = Depends(get_db)):
         return db.get(User, user_id)
     ```
+
+    ## Fix safety
+    The fix deletes the `async` keyword (and only it). It is unsafe: FastAPI then runs the
+    function in its threadpool instead of on the event loop, so code relying on running on
+    the loop's thread (thread-locals, objects bound to the loop) or calling the function
+    directly (`await get_db()` in a test) must change. When it applies, the LOOP101/LOOP103
+    wraps in the same function are not applied (`await` is not allowed in a `def`).
 
     ## Known limitations
     Only functions registered as routes (decorators, `add_api_route`,
