@@ -272,6 +272,16 @@ class DependencyReturnsSession(Rule):
     ```
     (or `db = SessionLocal()` / `try: yield db` / `finally: db.close()`).
 
+    ## Fix safety
+    The fix turns `return SessionLocal()` into `db = SessionLocal()`, `try:`, `yield db`,
+    `finally:`, `db.close()`, indented like the `return` (for `return session`, a local name,
+    only the `try`/`finally` around `yield session`; `await session.close()` for an
+    AsyncSession in an `async def`). It is unsafe: the function becomes a generator, so code
+    that calls it directly rather than through `Depends` gets a generator instead of a
+    session, and a `-> Session` annotation is left as it was (it should become
+    `Iterator[Session]`). It is offered only when that `return` is the function's only one
+    and stands on a line of its own.
+
     ## Known limitations
     Only sessions created in the dependency itself (or by a project helper that always
     returns a new one) are recognised; a dependency returning a session built elsewhere

@@ -206,6 +206,14 @@ class AsyncSessionExpiresOnCommit(Rule):
     ```
     or `await session.refresh(obj)` after each commit before reading it.
 
+    ## Fix safety
+    The fix adds `expire_on_commit=False` as the call's last argument, keeping its layout:
+    on a line of its own, indented like the previous argument, when the call has one
+    argument per line, and with a trailing comma if the call had one. It is safe: it is the
+    setting SQLAlchemy's asyncio documentation recommends, and with an AsyncSession the
+    expired attributes it stops could not be reloaded anyway (MissingGreenlet). It is not
+    offered when the call passes `expire_on_commit=` explicitly or `**kwargs`.
+
     ## Known limitations
     Factories made by a project's own subclass of `AsyncSession` are not checked. A later
     `factory.configure(expire_on_commit=False)` anywhere in the project silences the
@@ -314,6 +322,15 @@ class SyncDriverUrlInAsyncEngine(Rule):
     ```
     The async drivers: `postgresql+asyncpg` or `postgresql+psycopg` (psycopg 3),
     `sqlite+aiosqlite`, `mysql+aiomysql` or `mysql+asyncmy`, `mssql+aioodbc`.
+
+    ## Fix safety
+    The fix replaces the sync driver in a URL string literal written inside the reported call
+    with its async twin: `postgresql://` and `postgresql+psycopg2://` become
+    `postgresql+asyncpg://`, `sqlite://` becomes `sqlite+aiosqlite://`, `mysql://` and
+    `mysql+pymysql://` become `mysql+aiomysql://`. It is unsafe: the async driver must be
+    installed, and it may not accept the same URL query parameters or connect arguments
+    (asyncpg does not take `sslmode`, for one). URLs that come from a variable, settings or
+    the environment are not fixed.
 
     ## Known limitations
     URLs read from settings objects, environment variables without a default, or built by

@@ -40,6 +40,13 @@ class AsyncClientAppArgument(Rule):
     (`httpx.Client(transport=WSGITransport(app=wsgi_app))` for a WSGI app; for a FastAPI
     app in sync tests, `fastapi.testclient.TestClient(app)`.)
 
+    ## Fix safety
+    The fix replaces `app=app` with `transport=ASGITransport(app=app)` (`WSGITransport` for
+    `httpx.Client`), reusing an existing import of the transport, writing
+    `httpx.ASGITransport` when the module uses `import httpx`, and otherwise adding
+    `from httpx import ASGITransport`. It is safe: this is what `app=` did before httpx 0.28.
+    It is not offered when the call already passes `transport=` or `**kwargs`.
+
     ## Known limitations
     Only calls that name httpx's classes (directly, through imports or aliases) are
     checked; `**kwargs` carrying `app` are not seen.
