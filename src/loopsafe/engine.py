@@ -20,6 +20,8 @@ from loopsafe.rules import ALL_RULES, Rule
 from loopsafe.semantic import ProjectModel
 
 if TYPE_CHECKING:  # pragma: no cover
+    import ast
+
     import libcst as cst
 
 _SNIPPET_MAX = 60
@@ -103,6 +105,11 @@ def summarise(source: SourceFile, name: str, is_package: bool) -> ir.ModuleIR | 
 
     from loopsafe import extract as ex
 
+    tree, too_deep = _stdlib_parse(source.text)
+    if too_deep:
+        # LibCST's parser does not return on some pathological nesting (a 20,000-long
+        # attribute chain ran for minutes); CPython's parser measures it in milliseconds
+        return ParseError(source.path, 1, 1, "too deeply nested to analyse")
     try:
         module = cst.parse_module(source.text)
     except cst.ParserSyntaxError as err:
@@ -112,9 +119,34 @@ def summarise(source: SourceFile, name: str, is_package: bool) -> ir.ModuleIR | 
     except Exception as err:  # noqa: BLE001 - the parser must never take the run down
         return ParseError(source.path, 1, 1, f"could not parse: {type(err).__name__}: {err}")
     try:
-        return ex.extract(module, source.text, source.path, name, is_package)
+        return ex.extract(module, source.text, source.path, name, is_package, tree)
     except RecursionError:
         return ParseError(source.path, 1, 1, "too deeply nested to analyse")
+
+
+_MAX_NESTING = 1000
+
+
+def _stdlib_parse(text: str) -> tuple["ast.Module | None", bool]:
+    """CPython's parse of the text (reused for positions) and whether it is too deeply nested."""
+    import ast
+
+    try:
+        tree = ast.parse(text[1:] if text.startswith("\ufeff") else text)
+    except SyntaxError as err:
+        # LibCST's parser crashes the process on what CPython refuses for its nesting
+        return None, "nested" in (err.msg or "") or "recursion" in (err.msg or "")
+    except (ValueError, MemoryError):
+        return None, False  # LibCST reports it (or parses syntax this Python does not know)
+    except RecursionError:
+        return None, True
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > _MAX_NESTING:
+            return None, True
+        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
+    return tree, False
 
 
 def _summarise_chunk(chunk: list[tuple[SourceFile, str, bool]]) -> list:

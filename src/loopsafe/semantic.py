@@ -181,6 +181,7 @@ class ProjectModel:
         self._guard_hits = 0
         self._ops_memo: dict = {}
         self._ops_stack: list = []
+        self._ops_pending: dict = {}
         self._incomplete = False
         self._extra_entries: dict[str, cat.Entry] = {}
         for q in self.options.session_factories:
@@ -780,6 +781,11 @@ class ProjectModel:
         """Blocking operations at the sites of `fn`'s own body, given its parameters' values."""
         key = (fn.module.ir.path, fn.ir.qualname, env)
         memo = self._ops_memo.get(key)
+        if memo is None:
+            # results computed under a cycle assumption are reused within the current
+            # top-level question only: recomputing them each time is exponential in the
+            # length of a recursive chain of helpers
+            memo = self._ops_pending.get(key)
         if memo is not None:
             return memo
         if key in self._ops_stack or depth > _MAX_DEPTH:
@@ -794,7 +800,11 @@ class ProjectModel:
             self._ops_stack.pop()
         if not self._incomplete:
             self._ops_memo[key] = ops
+        else:
+            self._ops_pending[key] = ops
         self._incomplete = self._incomplete or outer_incomplete
+        if not self._ops_stack:
+            self._ops_pending.clear()
         return ops
 
     def _compute_ops(self, fn: _Func, env: tuple, depth: int) -> Iterator[Op]:
