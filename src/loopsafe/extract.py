@@ -724,10 +724,17 @@ class Extractor:
         return False
 
     def visit_If(self, node: cst.If) -> bool:
-        self.walk(node.test)
-        self._walk_guarded(node.body)
-        self._walk_guarded(node.orelse)
-        return False
+        # an `elif` chain is walked iteratively: 500 `elif`s must not cost 500 stack frames
+        current: cst.If = node
+        self.walk(current.test)
+        while True:
+            self._walk_guarded(current.body)
+            orelse = current.orelse
+            if not isinstance(orelse, cst.If):
+                self._walk_guarded(orelse)
+                return False
+            current = orelse
+            self._walk_guarded(current.test)  # an `elif` test runs only when the previous ones fail
 
     def visit_Match(self, node: cst.Match) -> bool:
         self.walk(node.subject)
@@ -838,10 +845,12 @@ _HANDLERS = {
 }
 
 
-def extract(module: cst.Module, text: str, path: str, name: str, is_package: bool) -> ir.ModuleIR:
+def extract(module: cst.Module, text: str, path: str, name: str, is_package: bool,
+            tree: ast.Module | None = None) -> ir.ModuleIR:
+    """Summarise a parsed module; `tree` is the stdlib parse of the same text, if at hand."""
     ex = Extractor(path, name, is_package)
     ex.walk(module)
-    spans = _ast_spans(text, ex)
+    spans = _ast_spans(text, ex, tree)
     if spans is None:
         spans = _cst_spans(module, ex.nodes)
     return ir.ModuleIR(
@@ -883,11 +892,12 @@ def _ast_sig_call(node: ast.Call) -> tuple:
     return (ir.CALL, callee, plain, star, dstar, kws)
 
 
-def _ast_spans(text: str, ex: Extractor) -> list | None:
-    try:
-        tree = ast.parse(text[1:] if text.startswith("\ufeff") else text)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
+def _ast_spans(text: str, ex: Extractor, tree: ast.Module | None = None) -> list | None:
+    if tree is None:
+        try:
+            tree = ast.parse(text[1:] if text.startswith("\ufeff") else text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            return None
     groups: dict[tuple, list[tuple]] = {}
 
     def add(sig: tuple, node: ast.AST, end_col: int | None = None) -> None:
