@@ -206,20 +206,42 @@ class _Loops:
         return False
 
     def batch_flush(self, site: ir.Site) -> bool:
-        """A conditional query on a list the loop fills (`if len(batch) >= N: flush(batch)`)."""
+        """A conditional query flushing a list the loop fills and then empties:
+
+            pending.append(row.id)
+            if len(pending) >= 500:
+                db.execute(update(T).where(T.id.in_(pending)))
+                pending = []
+
+        The query must name the list, or hold an expression the summary does not keep
+        (`T.id << pending` is such a binary operation)."""
         if not site.guarded or not isinstance(site.expr, ir.Call):
             return False
         if self._accumulators is None:
-            acc = set()
-            sites = self.fn.module.ir.sites
-            for sid in self.fn.ir.sites:
-                call = sites[sid].expr
-                if sites[sid].loop and isinstance(call, ir.Call) and type(call.func) is ir.Attr \
-                        and call.func.attr in ("append", "extend") \
-                        and type(call.func.value) is ir.Name:
-                    acc.add(call.func.value.id)
-            self._accumulators = acc
-        return any(type(n) is ir.Name and n.id in self._accumulators for n in walk(site.expr))
+            self._accumulators = self._emptied_accumulators()
+        if not self._accumulators:
+            return False
+        return any((type(n) is ir.Name and n.id in self._accumulators) or type(n) is ir.Other
+                   for n in walk(site.expr))
+
+    def _emptied_accumulators(self) -> set[str]:
+        """Names appended to in a loop and later rebound to an empty list."""
+        appended: dict[str, int] = {}
+        sites = self.fn.module.ir.sites
+        for sid in self.fn.ir.sites:
+            call = sites[sid].expr
+            if sites[sid].loop and isinstance(call, ir.Call) and type(call.func) is ir.Attr \
+                    and call.func.attr in ("append", "extend") and type(call.func.value) is ir.Name:
+                name = call.func.value
+                appended[name.id] = min(appended.get(name.id, name.pos), name.pos)
+        out = set()
+        for name, first_use in appended.items():
+            for order, value in self.facts.bindings.get(name, ()):
+                empty = (type(value) is ir.Seq and not value.items) or (
+                    type(value) is ir.Call and not value.args and self.facts.is_builtin(value.func, {"list"}))
+                if empty and order > first_use:
+                    out.add(name)
+        return out
 
     def evaluated_once(self, site: ir.Site) -> bool:
         """Iterating, indexing or `len()` of a caching query object built before the loop."""
@@ -317,8 +339,8 @@ class QueryInLoop(Rule):
     module constants, the object's own state (`self.config.cameras`) and
     `metadata.sorted_tables`. Commits, rollbacks, flushes and connection handling are not
     queries (commits are LOOP402), nor are a session's `delete()`/`merge()` (unit of
-    work); a query under an `if` that flushes a list the loop fills (`if len(batch) >=
-    500: ...`) is batching, and indexing or measuring a peewee/Django query built before
+    work); a query under an `if` that flushes a list the loop fills and then empties
+    (`if len(batch) >= 500: flush(batch); batch = []`) is batching, and indexing or measuring a peewee/Django query built before
     the loop reads its cached rows. Test code (`conftest.py`, `test_*.py`, files under
     `tests/`) is not checked.
 
