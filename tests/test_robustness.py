@@ -81,10 +81,11 @@ def run_bounded(cmd: list[str], *, timeout: float, cwd: Path | None = None) -> s
 
 
 def run_isolated(cwd: Path, *args: str, timeout: float) -> subprocess.CompletedProcess:
-    """`python -I -m loopsafe check` in a subprocess: a crash or a hang fails the test, not the session.
+    """`python -I -X faulthandler -m loopsafe check` in a subprocess: a crash or a hang fails the test,
+    not the session (and a native crash prints the Python stack).
     (-I keeps the project directory off sys.path; see test_safety.py for why that matters.)"""
-    return run_bounded([PY, "-I", "-m", "loopsafe", "check", "--no-cache", "--output-format", "concise", *args],
-                       timeout=timeout, cwd=cwd)
+    command = [PY, "-I", "-X", "faulthandler", "-m", "loopsafe", "check", "--no-cache", "--output-format", "concise"]
+    return run_bounded([*command, *args], timeout=timeout, cwd=cwd)
 
 
 def reported(output: str) -> dict[str, str]:
@@ -147,18 +148,24 @@ def test_nul_byte_inside_a_string_does_not_crash(project: Path) -> None:
     [
         pytest.param("bom", b"\xef\xbb\xbf" + GOOD.encode(), "5:12", id="bom"),
         # the BOM is not a column: the call starts at column 39 of the text
-        pytest.param("bom_first_line", b'\xef\xbb\xbfasync def f(): import sqlite3; return sqlite3.connect("x")\n', "1:39", id="bom_first_line"),
+        pytest.param("bom_first_line", b'\xef\xbb\xbfasync def f(): import sqlite3; return sqlite3.connect("x")\n',
+                     "1:39", id="bom_first_line"),
         pytest.param("crlf", GOOD.replace("\n", "\r\n").encode(), "5:12", id="crlf"),
         pytest.param("cr_only", GOOD.replace("\n", "\r").encode(), "5:12", id="cr_only"),
-        pytest.param("mixed_newlines", b'import sqlite3\r\n\n\rasync def handler():\r\n    return sqlite3.connect("app.db")\n', "5:12", id="mixed_newlines"),
+        pytest.param("mixed_newlines",
+                     b'import sqlite3\r\n\n\rasync def handler():\r\n    return sqlite3.connect("app.db")\n',
+                     "5:12", id="mixed_newlines"),
         pytest.param("no_final_newline", GOOD.rstrip("\n").encode(), "5:12", id="no_final_newline"),
-        pytest.param("tabs", GOOD.replace("    ", "\t").encode(), "5:9", id="tabs"),  # columns count characters: "\treturn " is 8
+        # columns count characters: "\treturn " is 8 of them
+        pytest.param("tabs", GOOD.replace("    ", "\t").encode(), "5:9", id="tabs"),
         pytest.param("form_feed", b"\x0c" + GOOD.encode(), "5:12", id="form_feed"),
-        pytest.param("latin1_cookie_crlf", b"# coding: latin-1\r\n# caf\xe9\r\n" + GOOD.replace("\n", "\r\n").encode(), "7:12", id="latin1_cookie_crlf"),
+        pytest.param("latin1_cookie_crlf", b"# coding: latin-1\r\n# caf\xe9\r\n" + GOOD.replace("\n", "\r\n").encode(),
+                     "7:12", id="latin1_cookie_crlf"),
     ],
 )
-def test_odd_encodings_and_newlines_are_analysed_at_the_right_place(project: Path, name: str, data: bytes,
-                                                                     where: str) -> None:
+def test_odd_encodings_and_newlines_are_analysed_at_the_right_place(
+    project: Path, name: str, data: bytes, where: str
+) -> None:
     write(project, {f"{name}.py": data})
     result = run()
     assert result.exit_code == 1
@@ -293,8 +300,8 @@ def test_deep_but_valid_code_is_analysed(project: Path) -> None:
         "parens_150": "x = " + "(" * 150 + "1" + ")" * 150 + "\n",
         "defs_90": "".join("    " * i + f"def f{i}():\n" for i in range(90)) + "    " * 90 + "pass\n",
         "dict_20000": "x = {\n" + "".join(f"    'k{i}': {i},\n" for i in range(20_000)) + "}\n",
-        "elif_500": "def route(x):\n    if x == 0:\n        return 0\n"
-                    + "".join(f"    elif x == {i}:\n        return {i}\n" for i in range(1, 500)),
+        "elif_500": "def route(x):\n    if x == 0:\n        return 0\n" + "".join(
+            f"    elif x == {i}:\n        return {i}\n" for i in range(1, 500)),
     }
     for name, code in deep.items():
         compile(code, name, "exec")  # valid Python by the interpreter's own standard
@@ -453,8 +460,8 @@ def _site_packages() -> Path:
 
 
 def _scan(mode: str, entries: list[str], timeout: float) -> dict:
-    proc = run_bounded([PY, "-I", "-c", _SCAN_SCRIPT, mode, str(_site_packages()), json.dumps(entries)],
-                       timeout=timeout)
+    command = [PY, "-I", "-X", "faulthandler", "-c", _SCAN_SCRIPT, mode, str(_site_packages()), json.dumps(entries)]
+    proc = run_bounded(command, timeout=timeout)
     assert proc.returncode == 0, f"exit {proc.returncode}: {proc.stderr[-3000:]}"
     return json.loads(proc.stdout)
 

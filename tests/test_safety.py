@@ -24,7 +24,7 @@ from click.testing import CliRunner, Result
 from loopsafe.cli import main
 from loopsafe.discovery import read_source
 from loopsafe.engine import check_files
-from loopsafe.model import Options, SourceFile
+from loopsafe.model import Options
 
 PY = sys.executable
 BLOCKING = """\
@@ -200,7 +200,9 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ".gitignore": "ignored/\n",
         "app/__init__.py": "",
         "app/api.py": BLOCKING + "\n\nfrom app.crud import rows\n\n\nasync def listing(db):\n    return rows(db)\n",
-        "app/crud.py": "from sqlalchemy.orm import Session\n\n\ndef rows(db: Session):\n    return db.execute('select 1').all()\n",
+        "app/crud.py": (
+            "from sqlalchemy.orm import Session\n\n\ndef rows(db: Session):\n    return db.execute('select 1').all()\n"
+        ),
         "app/broken.py": "def f(:\n",
         "ignored/x.py": BLOCKING,
     })
@@ -292,7 +294,9 @@ def test_symlinks_out_of_the_root_are_never_followed(tmp_path: Path, monkeypatch
     outside = tmp_path / "outside"
     write(outside, {
         "vendor/__init__.py": "",
-        "vendor/helpers.py": "import sqlite3\n\n\ndef slow():\n    return sqlite3.connect('x.db').execute('select 1')\n",
+        "vendor/helpers.py": (
+            "import sqlite3\n\n\ndef slow():\n    return sqlite3.connect('x.db').execute('select 1')\n"
+        ),
         "vendor/bug.py": BLOCKING,
         "loose.py": BLOCKING,
     })
@@ -322,7 +326,9 @@ def test_symlinks_out_of_the_root_are_never_followed(tmp_path: Path, monkeypatch
 
 
 @needs_symlinks
-def test_a_linked_root_is_checked_but_links_inside_it_still_are_not(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_linked_root_is_checked_but_links_inside_it_still_are_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Naming a link as the root is an explicit choice and is honoured; links below it are not."""
     real = tmp_path / "real"
     write(real, {"own.py": BLOCKING})

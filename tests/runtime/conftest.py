@@ -43,7 +43,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             f"slow query: recursive CTE counting to {facts.get('n', '?'):,} "
             f"= {facts.get('query_ms', 0):.0f} ms calibrated; ticker every {facts.get('tick_ms', 0):.0f} ms; "
             f"flagged must stall >= {facts.get('stall_ratio', 0):.0%} of the request, "
-            f"silent must stay < max({facts.get('silent_max_ms', 0):.0f} ms, {facts.get('silent_ratio', 0):.0%} of it); "
+            f"silent must stay < max({facts.get('silent_max_ms', 0):.0f} ms, "
+            f"{facts.get('silent_ratio', 0):.0%} of it); "
             f"re-calibrations: {facts.get('recalibrations', 0)}"
         )
     header = ("endpoint", "loopsafe", "rules", "stall ms (min)", "runs ms", "request ms", "query ms", "blockbuster")
