@@ -97,6 +97,13 @@ SiteRef = tuple  # (module path, site id)
 _BUILTIN_ITERATORS = frozenset({"list", "tuple", "set", "frozenset", "sorted", "dict", "sum", "any", "all",
                                 "min", "max", "enumerate", "next"})
 _MAX_DEPTH = 12
+#: top-level packages of the libraries the catalogue describes (and the stdlib/framework
+#: modules it names): names under them are never project modules found by suffix
+_LIBRARY_ROOTS = frozenset(
+    {q.split(".")[0] for q in cat.ENTRIES}
+    | {q.split(".")[0] for group in (cat.OFFLOAD_WRAPPERS, cat.DEPENDS, cat.ANNOTATED, cat.GENERATOR_TYPES,
+                                       cat.CONTEXTMANAGER_DECORATORS) for q in group}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +219,11 @@ class ProjectModel:
             hit = self._suffix_cache[name]
             return self.by_name.get(hit) if hit else None
         # layouts where the importable root is not where __init__.py files say it is
-        # (namespace packages, src/ layouts): match on a dotted suffix
+        # (namespace packages, src/ layouts): match on a dotted suffix -- but never for the
+        # libraries the catalogue knows: a project's own `ext/sqlalchemy.py` is not SQLAlchemy
+        if name.split(".")[0] in _LIBRARY_ROOTS:
+            self._suffix_cache[name] = None
+            return None
         hits = [m for m in self.by_name if m.endswith("." + name) or name.endswith("." + m)]
         if len(hits) > 1 and near:
             head = near.split(".")[0]
