@@ -79,15 +79,39 @@ def python_files(root: Path) -> list[Path]:
 
 
 def export_mirror(spec: str, dest: Path) -> Path:
+    """Export the Python and config files of a mirrored repository at a commit.
+
+    Mirrors may lack large blobs (images, media), so `git archive` can fail: files are read
+    one by one through `git cat-file --batch` and missing ones skipped."""
     repo, _, commit = spec.partition("@")
     mirror = REPO.parent / ".mirror" / repo.replace("/", "+") / "repo"
     if not mirror.exists():
         raise SystemExit(f"no mirror of {repo} at {mirror}: fetch github:{repo} first")
     target = dest / repo.replace("/", "+")
     target.mkdir(parents=True, exist_ok=True)
-    archive = subprocess.run(["git", "--git-dir", str(mirror), "archive", commit or "HEAD"],
-                             capture_output=True, check=True).stdout
-    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    git = ["git", "--git-dir", str(mirror)]
+    listing = subprocess.run(git + ["ls-tree", "-r", "-z", commit or "HEAD"], capture_output=True, check=True).stdout
+    wanted = []
+    for entry in listing.split(b"\0"):
+        meta, _, path = entry.partition(b"\t")
+        if not entry or not path.decode().endswith((".py", ".toml", ".cfg", ".txt")):
+            continue
+        mode, kind, sha = meta.split()
+        if kind == b"blob" and mode != b"120000":
+            wanted.append((sha.decode(), path.decode()))
+    batch = subprocess.run(git + ["cat-file", "--batch"], input="".join(f"{sha}\n" for sha, _ in wanted).encode(),
+                           capture_output=True, check=True).stdout
+    pos = 0
+    for _, path in wanted:
+        header_end = batch.index(b"\n", pos)
+        header = batch[pos:header_end].split()
+        pos = header_end + 1
+        if len(header) < 3 or header[1] == b"missing":
+            continue
+        size = int(header[2])
+        (target / path).parent.mkdir(parents=True, exist_ok=True)
+        (target / path).write_bytes(batch[pos:pos + size])
+        pos += size + 1
     return target
 
 
