@@ -109,22 +109,26 @@ def test_corrupt_cache_entries_are_misses(tmp_path: Path) -> None:
     assert keyset(first) == keyset(again)
 
 
-def test_warm_run_neither_imports_libcst_nor_parses(tmp_path: Path) -> None:
+def test_analysis_never_imports_libcst_and_a_warm_run_parses_nothing(tmp_path: Path) -> None:
     make_project(tmp_path / "p", modules=2)
     script = textwrap.dedent(f"""
         import json, sys
         from pathlib import Path
         from loopsafe import engine
         from loopsafe.model import Options, SourceFile
+        parsed = []
+        summarise = engine.summarise
+        engine.summarise = lambda source, *rest: parsed.append(source.path) or summarise(source, *rest)
         root = Path({str(tmp_path / "p")!r})
         files = [SourceFile(str(p.relative_to(root)), p.read_text(), str(p)) for p in sorted(root.rglob("*.py"))]
-        report = engine.check_files(files, Options(), str(root), cache_dir={str(tmp_path / "cache")!r})
-        print(json.dumps({{"findings": len(report.findings), "libcst": "libcst" in sys.modules}}))
+        report = engine.check_files(files, Options(), str(root), cache_dir={str(tmp_path / "cache")!r}, jobs=1)
+        print(json.dumps({{"findings": len(report.findings), "libcst": "libcst" in sys.modules,
+                          "parsed": len(parsed)}}))
     """)
     cold = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
     warm = json.loads(subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout)
-    assert cold == {"findings": 4, "libcst": True}
-    assert warm == {"findings": 4, "libcst": False}
+    assert cold == {"findings": 4, "libcst": False, "parsed": len(list((tmp_path / "p").rglob("*.py")))}
+    assert warm == {"findings": 4, "libcst": False, "parsed": 0}
 
 
 def test_focus_reports_only_focused_files_with_whole_project_context(tmp_path: Path) -> None:

@@ -1,28 +1,25 @@
 """The one analysis entry point: source files in, frozen findings out.
 
-`check_files` parses each file once with LibCST and summarises it in one traversal (in a
-process pool when there are many), builds the project-wide semantic model, runs the
-selected rules, and turns their emissions into `Finding`s. With a cache directory, file
-summaries and whole-run results are reused: a run where nothing changed neither imports
-LibCST nor parses anything. Front ends (CLI, flake8 plugin, pre-commit) call this only.
+`check_files` parses each file once with CPython's parser and summarises it in one
+traversal (in a process pool when there are many; `loopsafe.extract` says why not LibCST),
+builds the project-wide semantic model, runs the selected rules, and turns their emissions
+into `Finding`s. With a cache directory, file summaries and whole-run results are reused:
+a run where nothing changed parses nothing. Front ends (CLI, flake8 plugin, pre-commit)
+call this only.
 """
 from __future__ import annotations
 
 import os
 import re
+import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from loopsafe import ir
 from loopsafe.cache import Cache, file_key, run_key
 from loopsafe.model import Finding, Frame, Options, ParseError, Report, SourceFile
 from loopsafe.rules import ALL_RULES, Rule
 from loopsafe.semantic import ProjectModel
-
-if TYPE_CHECKING:  # pragma: no cover
-    import ast
-
-    import libcst as cst
 
 _SNIPPET_MAX = 60
 #: below this many files to parse, a process pool costs more than it saves
@@ -101,52 +98,47 @@ def _parse(source: SourceFile, name: str, is_package: bool) -> _Parsed | ParseEr
 
 def summarise(source: SourceFile, name: str, is_package: bool) -> ir.ModuleIR | ParseError:
     """Parse one file and summarise it; never raises for any input."""
-    import libcst as cst  # imported here: warm runs never need it
+    import ast
 
     from loopsafe import extract as ex
 
-    tree, too_deep = _stdlib_parse(source.text)
-    if too_deep:
-        # LibCST's parser does not return on some pathological nesting (a 20,000-long
-        # attribute chain ran for minutes); CPython's parser measures it in milliseconds
-        return ParseError(source.path, 1, 1, "too deeply nested to analyse")
+    text = source.text[1:] if source.text.startswith("\ufeff") else source.text
     try:
-        module = cst.parse_module(source.text)
-    except cst.ParserSyntaxError as err:
+        tree = ast.parse(text)
+    except SyntaxError as err:
+        if "nested" in (err.msg or "") or "recursion" in (err.msg or ""):
+            return ParseError(source.path, 1, 1, "too deeply nested to analyse")
         return _syntax_error(source, err)
     except RecursionError:
         return ParseError(source.path, 1, 1, "too deeply nested to analyse")
-    except Exception as err:  # noqa: BLE001 - the parser must never take the run down
-        return ParseError(source.path, 1, 1, f"could not parse: {type(err).__name__}: {err}")
+    except (ValueError, MemoryError) as err:  # null bytes; a file too big for memory
+        return ParseError(source.path, 1, 1, f"could not parse: {err}")
     try:
-        return ex.extract(module, source.text, source.path, name, is_package, tree)
-    except RecursionError:
+        return ex.extract(tree, source.text, source.path, name, is_package)
+    except (ex.TooDeep, RecursionError):
         return ParseError(source.path, 1, 1, "too deeply nested to analyse")
 
 
-_MAX_NESTING = 1000
+def _syntax_error(source: SourceFile, err: SyntaxError) -> ParseError:
+    message = f"SyntaxError: {err.msg}"
+    if _newer_syntax(source.text):
+        # LibCST reads the grammar of newer Pythons: say what would help, not just "invalid syntax"
+        message += (" (valid in a newer Python: run loopsafe with the Python the project targets;"
+                    f" this is {sys.version_info[0]}.{sys.version_info[1]})")
+    return ParseError(source.path, err.lineno or 1, err.offset or 1, message)
 
 
-def _stdlib_parse(text: str) -> tuple["ast.Module | None", bool]:
-    """CPython's parse of the text (reused for positions) and whether it is too deeply nested."""
-    import ast
-
+def _newer_syntax(text: str) -> bool:
+    """Whether LibCST's parser accepts what this Python refuses (its grammar may be newer)."""
+    if len(text) > 300_000 or any(len(line) > 5_000 for line in text.splitlines()):
+        return False  # LibCST's native parser has run for minutes on pathological lines
     try:
-        tree = ast.parse(text[1:] if text.startswith("\ufeff") else text)
-    except SyntaxError as err:
-        # LibCST's parser crashes the process on what CPython refuses for its nesting
-        return None, "nested" in (err.msg or "") or "recursion" in (err.msg or "")
-    except (ValueError, MemoryError):
-        return None, False  # LibCST reports it (or parses syntax this Python does not know)
-    except RecursionError:
-        return None, True
-    stack = [(tree, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > _MAX_NESTING:
-            return None, True
-        stack.extend((child, depth + 1) for child in ast.iter_child_nodes(node))
-    return tree, False
+        import libcst as cst
+
+        cst.parse_module(text)
+    except Exception:  # noqa: BLE001 - any failure means it is not valid newer syntax
+        return False
+    return True
 
 
 def _summarise_chunk(chunk: list[tuple[SourceFile, str, bool]]) -> list:
@@ -228,17 +220,6 @@ def run_rules(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Option
         return sorted(_Reporter(parsed).findings(rules, model), key=Finding.sort_key)
     finally:
         model.focus = None
-
-
-def _syntax_error(source: SourceFile, err: "cst.ParserSyntaxError") -> ParseError:
-    """Report a syntax error where CPython would: LibCST's native parser positions are coarse."""
-    try:
-        compile(source.text, source.path, "exec", dont_inherit=True)
-    except SyntaxError as exc:
-        return ParseError(source.path, exc.lineno or 1, exc.offset or 1, f"SyntaxError: {exc.msg}")
-    except (ValueError, RecursionError, MemoryError):
-        pass
-    return ParseError(source.path, err.raw_line, err.raw_column + 1, f"SyntaxError: {err.message}")
 
 
 def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", *,
