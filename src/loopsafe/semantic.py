@@ -207,8 +207,8 @@ class ProjectModel:
         self.focus: set[str] | None = None
         self._routes: dict | None = None
         #: the FastAPI version the project pins ("" unknown), for version-dependent messages
-        #: (LOOP205); from `Options.fastapi_version` when the front end provides it
-        self.fastapi_version: str = getattr(self.options, "fastapi_version", "") or ""
+        #: (LOOP205); the front end resolves it (configuration, else the project's pins)
+        self.fastapi_version: str = self.options.fastapi_version
 
     # --- module lookup ----------------------------------------------------------------
     def find_module(self, name: str, near: str = "") -> _Mod | None:
