@@ -275,8 +275,10 @@ class DependencyReturnsSession(Rule):
     ## Fix safety
     The fix turns `return SessionLocal()` into `db = SessionLocal()`, `try:`, `yield db`,
     `finally:`, `db.close()`, indented like the `return` (for `return session`, a local name,
-    only the `try`/`finally` around `yield session`; `await session.close()` for an
-    AsyncSession in an `async def`). It is unsafe: the function becomes a generator, so code
+    only the `try`/`finally` around `yield session`). The close is awaited when the kind
+    of the returned object says `close()` is a coroutine (an `AsyncSession`, an async
+    connection), whatever the function is called; a plain `def` returning one gets no fix,
+    since it cannot await. It is unsafe: the function becomes a generator, so code
     that calls it directly rather than through `Depends` gets a generator instead of a
     session, and a `-> Session` annotation is left as it was (it should become
     `Iterator[Session]`). It is offered only when that `return` is the function's only one
@@ -318,7 +320,7 @@ class DependencyReturnsSession(Rule):
                     yield Emit(path, (path, sid),
                                f"dependency `{_display(fn)}` returns a new {lc.label(kind)}: FastAPI never closes a "
                                "returned value, so every request leaks it and its pooled connection",
-                               function=qual)
+                               function=qual, kind=kind)
         yield from self._depends_on_factory(model)
 
     def _new_session(self, tracker: lc.Lifecycles, fn: _Func, scope: _Scope, expr) -> str:
