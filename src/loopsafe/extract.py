@@ -325,7 +325,17 @@ class Extractor:
             # named now so a binding can refer to it (`f = lambda: ...`); summarised by the walk
             return ir.FuncRef(self._lambda_name(node))
         if isinstance(node, cst.NamedExpr):
-            return self.conv(node.value)
+            # `(db := SessionLocal())` binds db as `db = SessionLocal()` would, here where the
+            # value is made (conv runs once per node, so the binding is recorded once); inside
+            # a comprehension it binds in the enclosing function (PEP 572), as _bind does
+            value = self.conv(node.value)
+            self._bind(node.target, value)
+            if isinstance(node.target, cst.Name) and (self._func() is not None or not self.stack):
+                # what encloses the walrus gets the bound object, so it reads as a use of the
+                # name: `with (db := SessionLocal()):` manages db, the call is made only once
+                self._tick += 1
+                return ir.Name(node.target.value, self._tick)
+            return value
         if isinstance(node, cst.IfExp):
             body = self.conv(node.body)
             self.conv(node.test)  # source order: body, test, orelse
@@ -586,6 +596,11 @@ class Extractor:
         if node.value is not None:
             self._bind(node.target, self.conv(node.value))
         self._stores(node.target, self.conv(node.value) if node.value is not None else ir.OTHER)
+        return True
+
+    def visit_NamedExpr(self, node: cst.NamedExpr) -> bool:
+        # a walrus in a test (`if (db := ...) is not None`) sits in no converted expression
+        self.conv(node)
         return True
 
     def visit_IfExp(self, node: cst.IfExp) -> bool:
