@@ -256,6 +256,14 @@ def test_bad_config_exits_2_naming_file_and_key(project: Path) -> None:
     assert result.stdout == ""  # nothing was checked
 
 
+def test_bad_fastapi_version_exits_2_naming_the_key(project: Path) -> None:
+    write(project, {"pyproject.toml": '[tool.loopsafe]\nfastapi-version = "^0.110"\n'})
+    result = run("check")
+    assert result.exit_code == 2
+    assert f"{project / 'pyproject.toml'}: [tool.loopsafe] fastapi-version:" in result.stderr
+    assert result.stdout == ""
+
+
 def test_toml_syntax_error_exits_2(project: Path) -> None:
     write(project, {"pyproject.toml": "[tool.loopsafe\n"})
     result = run("check")

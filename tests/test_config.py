@@ -47,13 +47,14 @@ sync-session-types = ["app.db.MySession"]
 async-session-types = ["app.db.MyAsyncSession"]
 blocking-calls = ["app.legacy.fetch_all"]
 offload-wrappers = ["app.util.in_thread"]
+fastapi-version = "0.115.0"
 """,
     )
     config = load_config(path)
     assert set(KEYS) == {
         "select", "extend-select", "ignore", "per-file-ignores", "exclude", "extend-exclude",
         "respect-gitignore", "src", "session-factories", "sync-session-types", "async-session-types",
-        "blocking-calls", "offload-wrappers", "fixable", "unfixable", "unsafe-fixes",
+        "blocking-calls", "offload-wrappers", "fixable", "unfixable", "unsafe-fixes", "fastapi-version",
     }
     assert config.select == ("LOOP1",)
     assert config.per_file_ignores == (("tests/**", ("LOOP1",)),)
@@ -61,6 +62,7 @@ offload-wrappers = ["app.util.in_thread"]
     # src is resolved against the configuration file's directory, not the cwd
     assert config.src == (str(tmp_path / "src"), str(tmp_path))
     assert config.offload_wrappers == ("app.util.in_thread",)
+    assert config.fastapi_version == "0.115.0"
 
 
 def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
@@ -86,6 +88,10 @@ def test_unknown_key_names_file_and_key(tmp_path: Path) -> None:
         ('exclude = ["[z-a]"]\n', "exclude", "invalid glob"),
         ('select = ["LOOP9"]\n', "select", "unknown rule selector 'LOOP9'"),
         ('ignore = ["loop-101"]\n', "ignore", "invalid rule selector"),
+        ('fastapi-version = 0.115\n', "fastapi-version", 'a FastAPI release such as "0.115.0", got a float'),
+        ('fastapi-version = ">=0.110"\n', "fastapi-version", "got '>=0.110'"),
+        ('fastapi-version = "0.115.0\\n"\n', "fastapi-version", "a FastAPI release"),
+        ('fastapi-version = "latest"\n', "fastapi-version", "got 'latest'"),
     ],
 )
 def test_wrong_types_name_file_and_key(tmp_path: Path, body: str, key: str, expected: str) -> None:
@@ -169,6 +175,18 @@ def test_explicit_config_and_isolated(tmp_path: Path) -> None:
     assert settings.config_path == custom
     isolated = resolve_settings(["."], cwd=tmp_path, isolated=True)
     assert isolated.config_path is None and isolated.options.ignore == ()
+
+
+def test_fastapi_version_from_the_config_else_from_the_project_pin(tmp_path: Path) -> None:
+    write(tmp_path / "requirements.txt", "fastapi==0.110.0\n")
+    (tmp_path / "app").mkdir()
+    assert resolve_settings(["app"], cwd=tmp_path).options.fastapi_version == "0.110.0"
+    pyproject(tmp_path, 'fastapi-version = "0.118.0"\n')
+    assert resolve_settings(["app"], cwd=tmp_path).options.fastapi_version == "0.118.0"
+    pyproject(tmp_path, "")
+    assert resolve_settings(["app"], cwd=tmp_path).options.fastapi_version == "0.110.0"
+    write(tmp_path / "requirements.txt", "fastapi>=0.110\n")
+    assert resolve_settings(["app"], cwd=tmp_path).options.fastapi_version == ""
 
 
 def test_broken_unrelated_pyproject_on_the_way_up_is_an_error(tmp_path: Path) -> None:

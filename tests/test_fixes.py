@@ -353,3 +353,13 @@ def test_import_is_inserted_after_docstring_or_at_top() -> None:
     source = fixes.Source("#!/usr/bin/env python\nx = 1\n")
     new, _ = fixes.apply_fixes(source.text, [_finding("LOOP101", fixes._import_edit(source, "from m import n"))])
     assert new == "#!/usr/bin/env python\nfrom m import n\nx = 1\n"
+
+
+@pytest.mark.parametrize("kind, awaits", [
+    ("sqlalchemy.AsyncSession", True), ("sqlalchemy.AsyncConnection", True), ("psycopg.AsyncConnection", True),
+    ("sqlalchemy.Session", False), ("sqlalchemy.Connection", False), ("sqlite3.Connection", False),
+    ("psycopg2.Connection", False), ("", None), ("no.SuchKind", None),
+])
+def test_return_to_yield_awaits_close_by_kind(kind: str, awaits: bool | None) -> None:
+    # the golden pairs return_async_session / return_sync_session_in_async_def show it end to end
+    assert fixes._close_awaits(kind) is awaits  # noqa: SLF001

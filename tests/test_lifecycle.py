@@ -6,11 +6,15 @@ these tests check what they say.
 """
 from __future__ import annotations
 
+import json
+import shutil
 import textwrap
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from loopsafe import engine, lifecycle
+from loopsafe import cli, engine, lifecycle
 from loopsafe.model import Options, SourceFile
 
 BACKGROUND = textwrap.dedent('''
@@ -69,7 +73,8 @@ def _line_of(text: str, needle: str, nth: int = 1) -> int:
         ("0.117.1", "FastAPI 0.117.1 runs the dependency's teardown before the response"),
         ("0.118.0", "FastAPI 0.118.0 keeps the request's session"),
         ("0.165.0", "FastAPI 0.165.0 keeps the request's session"),
-        ("0.105.0", "FastAPI 0.105.0 keeps the request's session"),
+        ("0.105.0", "FastAPI 0.105.0 runs the dependency's teardown only after background tasks: the session "
+                    "still works in the task, but the request holds it"),
     ],
 )
 def test_background_task_message_follows_the_pinned_version(version, expected):
@@ -139,22 +144,71 @@ def test_conflicting_or_open_pins_are_unknown(tmp_path):
 
 @pytest.mark.parametrize(
     "version, case",
-    [("0.105.1", "late"), ("0.106.0", "early"), ("0.117.1", "early"), ("0.118.0", "request"),
-     ("0.165", "request"), ("", ""), ("garbage", "")],
+    [("0.105.1", "late"), ("0.106.0", "early"), ("0.106", "early"), ("0.117.1", "early"), ("0.117.99", "early"),
+     ("0.118.0", "request"), ("0.121.0", "request"), ("0.165", "request"), ("1.0", "request"), ("", ""),
+     ("garbage", "")],
 )
 def test_fastapi_case(version, case):
     assert lifecycle.fastapi_case(version) == case
 
 
-def test_model_takes_the_version_from_options_when_present():
+def test_model_takes_the_version_from_options():
     from loopsafe.semantic import ProjectModel
 
-    class WithVersion:
-        session_factories = sync_session_types = async_session_types = blocking_calls = offload_wrappers = ()
-        fastapi_version = "0.115.0"
-
-    assert ProjectModel([], WithVersion()).fastapi_version == "0.115.0"  # type: ignore[arg-type]
+    assert ProjectModel([], Options(fastapi_version="0.115.0")).fastapi_version == "0.115.0"
     assert ProjectModel([]).fastapi_version == ""
+
+
+PINNED = Path(__file__).resolve().parent.parent / "fixtures" / "projects" / "pinned_fastapi"
+
+
+def _cli_messages(path: Path) -> list[str]:
+    result = CliRunner().invoke(cli.main, ["check", str(path), "--select", "LOOP205", "--no-cache",
+                                           "--output-format", "json"], catch_exceptions=False)
+    assert result.exit_code == 1, result.output
+    return [f["message"] for f in json.loads(result.stdout)]
+
+
+def test_pinned_project_fixture_names_its_fastapi_version():
+    # the fixture pins fastapi[standard]==0.112.2 in its pyproject.toml: teardown before the response
+    messages = _cli_messages(PINNED)
+    assert len(messages) == 2
+    for message in messages:
+        assert "FastAPI 0.112.2 runs the dependency's teardown before the response is sent" in message
+
+
+@pytest.mark.parametrize(
+    "config, expected",
+    [
+        ('[tool.loopsafe]\nfastapi-version = "0.118.0"\n', "FastAPI 0.118.0 keeps the request's session"),
+        ('[tool.loopsafe]\nfastapi-version = "0.100.1"\n', "FastAPI 0.100.1 runs the dependency's teardown only "
+                                                           "after background tasks"),
+        # a range pins no behaviour: the message stays version-neutral
+        ('[project]\nname = "orders"\ndependencies = ["fastapi>=0.100"]\n', "depending on the FastAPI version"),
+    ],
+)
+def test_configured_version_wins_over_the_pin(tmp_path, config, expected):
+    project = tmp_path / "pinned_fastapi"
+    shutil.copytree(PINNED, project)
+    pyproject = project / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + "\n" + config if config.startswith("[tool") else config)
+    messages = _cli_messages(project)
+    assert len(messages) == 2
+    assert all(expected in m for m in messages), messages
+
+
+def test_cached_results_are_not_reused_for_another_fastapi_version(tmp_path):
+    files = [SourceFile("app.py", BACKGROUND, str(tmp_path / "app.py"))]
+    cache = tmp_path / "cache"
+
+    def message(version: str) -> str:
+        report = engine.check_files(files, Options(select=("LOOP205",), fastapi_version=version), str(tmp_path),
+                                    cache_dir=cache)
+        return report.findings[0].message
+
+    assert "FastAPI 0.110.0 runs the dependency's teardown before" in message("0.110.0")
+    assert "FastAPI 0.120.0 keeps the request's session" in message("0.120.0")
+    assert "FastAPI 0.110.0" in message("0.110.0")
 
 
 def test_not_closed_message_names_the_close_line():

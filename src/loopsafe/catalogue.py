@@ -771,6 +771,8 @@ CONTEXTMANAGER_DECORATORS = frozenset({"contextlib.contextmanager", "contextlib.
 #: FastAPI / Starlette names the semantic layer needs
 DEPENDS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends", "fastapi.params.Security"})
 ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
+#: `NewType("SessionT", Session)`: annotated with the new type, an object is of the wrapped one
+NEWTYPES = frozenset({"typing.NewType", "typing_extensions.NewType"})
 OPTIONAL_WRAPPERS = frozenset({
     "typing.Optional", "typing.Union", "typing_extensions.Optional",
 })

@@ -106,6 +106,8 @@ class FileConfig:
     fixable: tuple[str, ...] | None = None
     unfixable: tuple[str, ...] = ()
     unsafe_fixes: bool | None = None
+    #: overrides the FastAPI pin read from the project's requirements (LOOP205 messages)
+    fastapi_version: str | None = None
 
 
 Validator = Callable[[Any, str, Path], Any]
@@ -167,6 +169,17 @@ def _qualified_names(value: Any, key: str, path: Path) -> tuple[str, ...]:
     return items
 
 
+_VERSION = re.compile(r"\d+(?:\.\d+){1,2}")
+
+
+def _version(value: Any, key: str, path: Path) -> str:
+    # a release number, not a specifier: the messages name one behaviour, not a range
+    if not isinstance(value, str) or not _VERSION.fullmatch(value):
+        got = repr(value) if isinstance(value, str) else _describe(value)
+        raise ConfigError(f'{_where(path, key)}: expected a FastAPI release such as "0.115.0", got {got}')
+    return value
+
+
 #: every key the table may hold, with its validator, in documentation order
 KEYS: dict[str, Validator] = {
     "select": _selectors,
@@ -185,6 +198,7 @@ KEYS: dict[str, Validator] = {
     "fixable": _selectors,
     "unfixable": _selectors,
     "unsafe-fixes": _bool,
+    "fastapi-version": _version,
 }
 
 
@@ -343,6 +357,12 @@ class Settings:
         return any(entry.ignores(finding, abspath) for entry in self.per_file_ignores)
 
 
+def _fastapi_pin(project_root: Path) -> str:
+    from loopsafe.lifecycle import read_fastapi_pin  # imported late: it pulls in the semantic layer
+
+    return read_fastapi_pin(str(project_root))
+
+
 def parse_selectors(values: Iterable[str], flag: str) -> tuple[str, ...]:
     """Split comma-separated command-line selectors and validate each one."""
     selectors = []
@@ -395,6 +415,7 @@ def resolve_settings(
         blocking_calls=config.blocking_calls,
         offload_wrappers=config.offload_wrappers,
         src=config.src,
+        fastapi_version=config.fastapi_version or _fastapi_pin(project_root),
     )
     respect_gitignore = overrides.respect_gitignore
     if respect_gitignore is None:

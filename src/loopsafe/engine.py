@@ -295,7 +295,8 @@ class _Reporter:
         text = re.sub(r",? ([)\]}])", r"\1", text)
         return text if len(text) <= _SNIPPET_MAX else text[: _SNIPPET_MAX - 3] + "..."
 
-    def _fix(self, code: str, message: str, path: str, sid: int, function: str, model: ProjectModel):
+    def _fix(self, code: str, message: str, path: str, sid: int, function: str, model: ProjectModel,
+             kind: str = ""):
         """The finding's automatic fix, computed by the fixer registered for its code."""
         from loopsafe import fixes
 
@@ -309,7 +310,7 @@ class _Reporter:
         if source is None:
             source = self._sources[path] = fixes.Source(p.source.text)
         ctx = fixes.FixContext(code, message, function, p.ir, p.ir.sites[sid], span, source, model,
-                               self._fix_cache.setdefault(path, {}))
+                               kind=kind, _cache=self._fix_cache.setdefault(path, {}))
         return fixes.compute_fix(ctx)
 
     def findings(self, rules: Iterable[Rule], model: ProjectModel) -> list[Finding]:
@@ -331,7 +332,8 @@ class _Reporter:
                     end_line=end_line, end_column=end_col, fix_title=rule.fix_title,
                     chain=tuple(frames), function=emit.function or site.function,
                     route=model.route_of(fn) if fn is not None else "",
-                    fix=self._fix(rule.code, message, path, sid, emit.function or site.function, model),
+                    fix=self._fix(rule.code, message, path, sid, emit.function or site.function, model,
+                                  emit.kind),
                 )
                 out.setdefault((rule.code, path, line, col, sid), finding)
         return list(out.values())

@@ -299,6 +299,11 @@ class Extractor:
             # a comprehension it binds in the enclosing function (PEP 572), as _bind does
             value = self.conv(node.value)
             self._bind(node.target, value)
+            if type(node.target) is ast.Name and (self._func() is not None or not self.stack):
+                # what encloses the walrus gets the bound object, so it reads as a use of the
+                # name: `with (db := SessionLocal()):` manages db, the call is made only once
+                self._tick += 1
+                return ir.Name(node.target.id, self._tick)
             return value
         if t is ast.IfExp:
             body = self.conv(node.body)

@@ -107,6 +107,8 @@ class FixContext:
     span: tuple[int, int, int, int]
     source: Source
     model: "ProjectModel | None" = None
+    #: the catalogue kind the rule reported on (Emit.kind), "" when it did not say
+    kind: str = ""
     _cache: dict = field(default_factory=dict)
 
     @property
@@ -447,6 +449,15 @@ def _async_driver(ctx: FixContext) -> Fix | None:
                (replace(ctx.source, at, at + len(scheme), new),))
 
 
+def _close_awaits(kind: str) -> bool | None:
+    """Whether `close()` of this catalogue kind must be awaited; None for an unknown kind."""
+    k = cat.kind(kind) if kind else None
+    if k is None:
+        return None
+    close = k.methods.get("close")
+    return bool(close.awaits) if close is not None else k.is_async
+
+
 @fixer("LOOP202")
 def _return_to_yield(ctx: FixContext) -> Fix | None:
     if ctx.site.kind != ir.RETURN:
@@ -478,7 +489,11 @@ def _return_to_yield(ctx: FixContext) -> Fix | None:
             return None
         head = f"{var} = {value}{nl}{prefix}"
     close = f"{var}.close()"
-    if fn.is_async and "async" in ctx.message.lower():
+    awaits = _close_awaits(ctx.kind)
+    if awaits is None or (awaits and not fn.is_async):
+        # an unknown kind could need either; a plain generator cannot await the close
+        return None
+    if awaits:
         close = f"await {close}"
     # a comment after the statement stays on its first line
     end = ctx.end
@@ -491,7 +506,7 @@ def _return_to_yield(ctx: FixContext) -> Fix | None:
         head = f"{first}{nl}{prefix}"
     try_line = f"{first}" if not head else "try:"
     block = f"{head}{try_line}{nl}{prefix}{step}yield {var}{nl}{prefix}finally:{nl}{prefix}{step}{close}"
-    return Fix(UNSAFE, f"Yield the session and close it in `finally` (`{var}.close()`)",
+    return Fix(UNSAFE, f"Yield the session and close it in `finally` (`{close}`)",
                (replace(src, ctx.start, end, block),))
 
 

@@ -91,6 +91,10 @@ class Options:
     offload_wrappers: tuple[str, ...] = ()
     #: extra source roots (absolute paths) for module naming
     src: tuple[str, ...] = ()
+    #: the FastAPI version the project runs ("" unknown): when `yield` teardown runs changed
+    #: between releases, so LOOP205 names the case that applies. Part of the cache key, as
+    #: every field here, so a new pin never reuses results computed for another version.
+    fastapi_version: str = ""
 
 
 @dataclass(frozen=True, slots=True)

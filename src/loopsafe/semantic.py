@@ -4,7 +4,8 @@ It combines the per-module summaries (`loopsafe.ir`) of a whole project and answ
 - what does a name or expression refer to? (imports, relative imports, re-exports through
   `__init__`, star imports, module singletons, classes, methods through `self`/`cls`)
 - what kind of DB object is an expression? (driven by `loopsafe.catalogue`; evidence from
-  annotations, `Annotated` aliases, constructors and factories, `with ... as`, `Depends`)
+  annotations, `Annotated` and `NewType` aliases, constructors and factories, `with ... as`,
+  `Depends`)
 - which operations of a function block, directly or through further sync calls, for the
   kinds its caller passes in? (context-sensitive, memoised, cycle-safe)
 - is a function on the event loop, a FastAPI route, a dependency?
@@ -207,8 +208,8 @@ class ProjectModel:
         self.focus: set[str] | None = None
         self._routes: dict | None = None
         #: the FastAPI version the project pins ("" unknown), for version-dependent messages
-        #: (LOOP205); from `Options.fastapi_version` when the front end provides it
-        self.fastapi_version: str = getattr(self.options, "fastapi_version", "") or ""
+        #: (LOOP205); the front end resolves it (configuration, else the project's pins)
+        self.fastapi_version: str = self.options.fastapi_version
 
     # --- module lookup ----------------------------------------------------------------
     def find_module(self, name: str, near: str = "") -> _Mod | None:
@@ -708,6 +709,13 @@ class ProjectModel:
                         value = self.annotation_value(item, scope, depth + 1)
                         if value is not None:
                             return value
+            return None
+        if t is ir.Call:
+            # the value of a `SessionT = NewType("SessionT", Session)` alias (see the Name case)
+            func = self.eval(expr.func, scope)
+            if isinstance(func, VExt) and func.qualname in cat.NEWTYPES:
+                wrapped = expr.args[1] if len(expr.args) > 1 else dict(expr.kwargs).get("tp")
+                return self.annotation_value(wrapped, scope, depth + 1) if wrapped is not None else None
             return None
         if t is ir.Name:
             # a module-level alias: `SessionDep = Annotated[Session, Depends(get_db)]`

@@ -25,6 +25,10 @@ class Emit:
     message: str
     chain: tuple = ()
     function: str = ""
+    #: the catalogue kind of the DB object reported on ("sqlalchemy.AsyncSession"), when the
+    #: rule knows it: a fixer must not guess it from the message (a function named
+    #: `get_async_db` can return a sync Session)
+    kind: str = ""
 
 
 class Rule:

@@ -275,8 +275,10 @@ class DependencyReturnsSession(Rule):
     ## Fix safety
     The fix turns `return SessionLocal()` into `db = SessionLocal()`, `try:`, `yield db`,
     `finally:`, `db.close()`, indented like the `return` (for `return session`, a local name,
-    only the `try`/`finally` around `yield session`; `await session.close()` for an
-    AsyncSession in an `async def`). It is unsafe: the function becomes a generator, so code
+    only the `try`/`finally` around `yield session`). The close is awaited when the kind
+    of the returned object says `close()` is a coroutine (an `AsyncSession`, an async
+    connection), whatever the function is called; a plain `def` returning one gets no fix,
+    since it cannot await. It is unsafe: the function becomes a generator, so code
     that calls it directly rather than through `Depends` gets a generator instead of a
     session, and a `-> Session` annotation is left as it was (it should become
     `Iterator[Session]`). It is offered only when that `return` is the function's only one
@@ -318,7 +320,7 @@ class DependencyReturnsSession(Rule):
                     yield Emit(path, (path, sid),
                                f"dependency `{_display(fn)}` returns a new {lc.label(kind)}: FastAPI never closes a "
                                "returned value, so every request leaks it and its pooled connection",
-                               function=qual)
+                               function=qual, kind=kind)
         yield from self._depends_on_factory(model)
 
     def _new_session(self, tracker: lc.Lifecycles, fn: _Func, scope: _Scope, expr) -> str:
@@ -681,15 +683,20 @@ class SessionInBackgroundTask(Rule):
     * FastAPI 0.106 to 0.117, and any `Depends(..., scope="function")` (0.121+): the
       dependency's code after `yield` runs before the response is sent, so the task gets a
       closed session. SQLAlchemy silently reopens it, and nothing closes it again.
-    * FastAPI 0.118+ (and before 0.106): teardown waits for background tasks, so the
-      request's session, its transaction and its pooled connection stay checked out
-      until the task ends, and the dependency's teardown (`commit`/`close`) runs after the
-      task touched the session. FastAPI's documentation says not to rely on this.
+    * FastAPI 0.118+: teardown waits for background tasks, so the request's session, its
+      transaction and its pooled connection stay checked out until the task ends, and the
+      dependency's teardown (`commit`/`close`) runs after the task touched the session.
+      FastAPI's documentation says not to rely on this.
+    * before FastAPI 0.106: teardown also runs after background tasks; the session still
+      works in the task, but the request holds it and its connection for the task's
+      whole run.
     * a session a middleware put on `request.state` is closed as the response goes out.
     * `asyncio.create_task` and threads are not tied to the response at all: the session
       can be closed (or used by the request) while the task still runs.
 
-    When the project pins FastAPI, the message names the case that applies.
+    When the FastAPI version is known, the message names the case that applies: from
+    `fastapi-version` in `[tool.loopsafe]`, else from an exact pin of `fastapi` in the
+    project root's `pyproject.toml`, `requirements*.txt` or `setup.cfg`.
 
     ## Example
     ```python
@@ -714,9 +721,9 @@ class SessionInBackgroundTask(Rule):
     A session reaching the task through an object (a repository holding it, an ORM
     instance) is not seen. A parameter counts as request-scoped only when its dependency
     can be resolved to a `yield` dependency or to one returning `request.state.<name>`.
-    Tasks kept in a variable (which may be awaited later) are not reported. The FastAPI
-    version comes from the project's pins when the front end provides them; without it
-    the message describes both behaviours.
+    Tasks kept in a variable (which may be awaited later) are not reported. A version
+    range (`fastapi>=0.110`) or conflicting pins leave the version unknown; the message
+    then describes every behaviour.
 
     ## References
     - [FastAPI: background tasks](https://fastapi.tiangolo.com/tutorial/background-tasks/)
@@ -731,7 +738,7 @@ class SessionInBackgroundTask(Rule):
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         tracker = lc.lifecycles(model)
-        version = getattr(model, "fastapi_version", "") or ""
+        version = model.fastapi_version
         mw_attrs = tracker.middleware_attrs()
         for fn in model.functions():
             sessions = tracker.request_sessions(fn)
@@ -895,13 +902,17 @@ class SessionInBackgroundTask(Rule):
         if case == "early":
             return (head + f"{target}; FastAPI {version} runs the dependency's teardown before the response is "
                     "sent, so the task gets a closed session (SQLAlchemy reopens it and nothing closes it again)")
-        if case in ("request", "late"):
+        if case == "late":
+            return (head + f"{target}; FastAPI {version} runs the dependency's teardown only after background "
+                    "tasks: the session still works in the task, but the request holds it, its transaction and "
+                    "its pooled connection until the task ends; open a new session in the task")
+        if case == "request":
             return (head + f"{target}; FastAPI {version} keeps the request's session, its transaction and its "
                     "pooled connection checked out until the task ends, and runs the dependency's teardown after "
                     "the task used it; open a new session in the task")
         return (head + f"{target}: depending on the FastAPI version the dependency closes it before the task "
                 "runs (0.106-0.117, or `scope=\"function\"`) or keeps it and its pooled connection checked out "
-                "until the task ends (0.118+); open a new session in the task")
+                "until the task ends (0.118+, and before 0.106); open a new session in the task")
 
 
 class SessionUsedConcurrently(Rule):
