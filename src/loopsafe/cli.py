@@ -61,6 +61,30 @@ def main() -> None:
     """Find blocking database calls on the asyncio event loop in FastAPI code."""
 
 
+def run() -> None:
+    """The `loopsafe` command: `main`, then exit without tearing the interpreter down.
+
+    Freeing a whole project's summaries and model object by object at exit took 0.9 s of
+    a 4.2 s run on frigate; the process is about to end, so the operating system reclaims
+    it instead (as mypy does). Output is flushed first; the cache is already written.
+    """
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+            code = 1
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # a closed pipe (`loopsafe check | head`)
+        code = code or 1
+    os._exit(code)
+
+
 # --------------------------------------------------------------------------- check
 
 

@@ -9,11 +9,14 @@ call this only.
 """
 from __future__ import annotations
 
+import contextlib
+import functools
+import gc
 import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 from loopsafe import ir
 from loopsafe.cache import Cache, file_key, run_key
@@ -141,14 +144,44 @@ def _newer_syntax(text: str) -> bool:
     return True
 
 
-def _summarise_chunk(chunk: list[tuple[SourceFile, str, bool]]) -> list:
-    return [summarise(source, name, is_package) for source, name, is_package in chunk]
+@contextlib.contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector.
+
+    Syntax trees and summaries hold no reference cycles, so reference counting frees them;
+    but building them allocates millions of objects, and each allocation burst triggers a
+    collection that walks the whole heap. Measured on frigate: ast.parse 1.9 s -> 0.5 s,
+    extraction 1.1 s -> 0.6 s, model and rules (over every summary) about 2x.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
-def _summarise_all(work: list[tuple[SourceFile, str, bool]], jobs: int) -> list:
+_Work = tuple[SourceFile, str, bool, str]  # a file, its module name, is it a package, its cache key
+
+
+def _summarise_chunk(chunk: list[_Work], cache: Cache | None = None) -> list:
+    """Summarise files, storing each summary in the cache where it is made (in the worker:
+    pickling it again in the parent cost 0.4 s on frigate)."""
+    out = []
+    with _no_cyclic_gc():
+        for source, name, is_package, key in chunk:
+            summary = summarise(source, name, is_package)
+            if cache is not None:
+                cache.store_summary(key, summary)
+            out.append(summary)
+    return out
+
+
+def _summarise_all(work: list[_Work], jobs: int, cache: Cache | None = None) -> list:
     """Summaries in the order of `work`; in a process pool when it pays off."""
     if jobs <= 1 or len(work) < _POOL_MIN_FILES:
-        return _summarise_chunk(work)
+        return _summarise_chunk(work, cache)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -158,10 +191,10 @@ def _summarise_all(work: list[tuple[SourceFile, str, bool]], jobs: int) -> list:
     chunks = [work[i::jobs * 4] for i in range(jobs * 4)]
     try:
         with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            results = list(pool.map(_summarise_chunk, chunks))
+            results = list(pool.map(functools.partial(_summarise_chunk, cache=cache), chunks))
     except (OSError, RuntimeError):
         # no processes to be had here (sandbox limits, broken pool): do it in-process
-        return _summarise_chunk(work)
+        return _summarise_chunk(work, cache)
     out: list = [None] * len(work)
     for i, chunk_results in enumerate(results):
         for j, result in enumerate(chunk_results):
@@ -175,12 +208,12 @@ def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
     abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
     known = {os.path.normpath(p) for p in abspaths.values()}
     results: dict[str, ir.ModuleIR | ParseError] = {}
-    work: list[tuple[SourceFile, str, bool]] = []
-    keys: dict[str, str] = {}
+    work: list[_Work] = []
     for source in files:
         name, is_package = module_name_for(abspaths[source.path], known, options.src)
+        key = ""
         if cache is not None:
-            key = keys[source.path] = file_key(source.text, name, is_package)
+            key = file_key(source.text, name, is_package)
             hit = cache.load_summary(key)
             if isinstance(hit, ParseError):
                 results[source.path] = ParseError(source.path, hit.line, hit.column, hit.message)
@@ -189,11 +222,9 @@ def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
                 # the same file may be shown under another path (another cwd)
                 results[source.path] = hit if hit.path == source.path else hit._replace(path=source.path)
                 continue
-        work.append((source, name, is_package))
-    for (source, _, _), summary in zip(work, _summarise_all(work, jobs)):
-        results[source.path] = summary
-        if cache is not None:
-            cache.store_summary(keys[source.path], summary)
+        work.append((source, name, is_package, key))
+    for item, summary in zip(work, _summarise_all(work, jobs, cache)):
+        results[item[0].path] = summary
     parsed: dict[str, _Parsed] = {}
     errors: list[ParseError] = []
     by_path = {f.path: f for f in files}
@@ -247,9 +278,10 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
         hit = cache.load_results(run)
         if isinstance(hit, tuple) and len(hit) == 2:
             return Report(tuple(hit[0]), tuple(hit[1]), len(files) if focus is None else len(focus))
-    parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs)
-    model = build_model(parsed, options)
-    findings = run_rules(parsed, model, options, focus=focus)
+    with _no_cyclic_gc():
+        parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs)
+        model = build_model(parsed, options)
+        findings = run_rules(parsed, model, options, focus=focus)
     if focus is not None:
         errors = [e for e in errors if e.path in focus]
     if cache is not None and run is not None:
