@@ -65,6 +65,16 @@ class Source:
         for m in _LINE_BREAK.finditer(self.body):
             self.starts.append(m.end())
         self.newline = newline_of(self.body)
+        self._top_level: list | None = None
+
+    def top_level(self) -> list | None:
+        """The module's top-level statements (parsed once per file), None if it does not parse."""
+        if self._top_level is None:
+            try:
+                self._top_level = ast.parse(self.body).body
+            except (SyntaxError, ValueError, RecursionError, MemoryError):
+                return None
+        return self._top_level
 
     def offset(self, line: int, column: int) -> int:
         line = min(max(line, 1), len(self.starts))
@@ -160,12 +170,11 @@ class FixContext:
 
 
 def _import_edit(source: Source, statement: str) -> Edit | None:
-    try:
-        tree = ast.parse(source.body)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    body = source.top_level()
+    if body is None:
         return None
     after = 0
-    for i, node in enumerate(tree.body):
+    for i, node in enumerate(body):
         if isinstance(node, (ast.Import, ast.ImportFrom)):
             after = node.end_lineno or node.lineno
         elif i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
@@ -179,8 +188,8 @@ def _import_edit(source: Source, statement: str) -> Edit | None:
         if source.body[:at].rstrip(" \t").endswith("\\"):
             return None
         return insert(source, at, nl + statement)
-    first = tree.body[0].lineno if tree.body else len(source.lines)
-    if not tree.body:
+    first = body[0].lineno if body else len(source.lines)
+    if not body:
         if source.body and not source.body.endswith(("\n", "\r")):
             return insert(source, len(source.body), nl + statement + nl)
         return insert(source, len(source.body), statement + nl)
