@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from loopsafe import cli, engine, lifecycle
+from loopsafe import cli, engine, pins
 from loopsafe.model import Options, SourceFile
 
 BACKGROUND = textwrap.dedent('''
@@ -108,38 +108,38 @@ def test_function_scoped_dependency_is_closed_before_the_task_in_any_version(ver
     ],
 )
 def test_pinned_version(spec, pinned):
-    assert lifecycle.pinned_version(spec) == pinned
+    assert pins.pinned_version(spec) == pinned
 
 
 def test_read_fastapi_pin_from_requirements(tmp_path):
     (tmp_path / "requirements.txt").write_text(
         "fastapi-users==12.0\nfastapi[standard]==0.115.4 ; python_version >= '3.9'\nsqlalchemy>=2\n")
-    assert lifecycle.read_fastapi_pin(str(tmp_path)) == "0.115.4"
+    assert pins.read_fastapi_pin(str(tmp_path)) == "0.115.4"
 
 
 def test_read_fastapi_pin_from_pyproject(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\ndependencies = ["fastapi==0.118.0", "fastapi_utils>=0.2"]\n')
-    assert lifecycle.read_fastapi_pin(str(tmp_path)) == "0.118.0"
+    assert pins.read_fastapi_pin(str(tmp_path)) == "0.118.0"
 
 
 def test_read_fastapi_pin_from_poetry_and_setup_cfg(tmp_path):
     (tmp_path / "pyproject.toml").write_text(
         '[tool.poetry.dependencies]\npython = "^3.11"\nfastapi = {version = "^0.110.0", extras = ["all"]}\n')
-    assert lifecycle.read_fastapi_pin(str(tmp_path)) == "0.110.0"
+    assert pins.read_fastapi_pin(str(tmp_path)) == "0.110.0"
     other = tmp_path / "other"
     other.mkdir()
     (other / "setup.cfg").write_text("[options]\ninstall_requires =\n    fastapi==0.112.2\n    uvicorn\n")
-    assert lifecycle.read_fastapi_pin(str(other)) == "0.112.2"
+    assert pins.read_fastapi_pin(str(other)) == "0.112.2"
 
 
 def test_conflicting_or_open_pins_are_unknown(tmp_path):
     (tmp_path / "requirements.txt").write_text("fastapi==0.110.0\n")
     (tmp_path / "requirements-dev.txt").write_text("fastapi==0.120.0\n")
-    assert lifecycle.read_fastapi_pin(str(tmp_path)) == ""
+    assert pins.read_fastapi_pin(str(tmp_path)) == ""
     (tmp_path / "requirements-dev.txt").write_text("fastapi>=0.100\n")
-    assert lifecycle.read_fastapi_pin(str(tmp_path)) == "0.110.0"
-    assert lifecycle.read_fastapi_pin(str(tmp_path / "missing")) == ""
+    assert pins.read_fastapi_pin(str(tmp_path)) == "0.110.0"
+    assert pins.read_fastapi_pin(str(tmp_path / "missing")) == ""
 
 
 @pytest.mark.parametrize(
@@ -149,7 +149,7 @@ def test_conflicting_or_open_pins_are_unknown(tmp_path):
      ("garbage", "")],
 )
 def test_fastapi_case(version, case):
-    assert lifecycle.fastapi_case(version) == case
+    assert pins.fastapi_case(version) == case
 
 
 def test_model_takes_the_version_from_options():

@@ -358,7 +358,7 @@ class Settings:
 
 
 def _fastapi_pin(project_root: Path) -> str:
-    from loopsafe.lifecycle import read_fastapi_pin  # imported late: it pulls in the semantic layer
+    from loopsafe.pins import read_fastapi_pin
 
     return read_fastapi_pin(str(project_root))
 

@@ -72,7 +72,6 @@ from typing import IO, Any, Iterable, Mapping, Sequence
 
 from rich.cells import cell_len
 from rich.console import Console
-from rich.markdown import Markdown
 from rich.text import Text
 
 from loopsafe.discovery import display_path
@@ -214,6 +213,8 @@ def emit(console: Console, text: Text) -> None:
 
 
 def print_markdown(console: Console, markdown: str) -> None:
+    from rich.markdown import Markdown  # imported here: it costs more than the rest of rich (explain only)
+
     console.print(Markdown(markdown))
 
 

@@ -175,7 +175,16 @@ class FileNoqa:
 
     def __init__(self, text: str) -> None:
         self.lines = split_lines(text)
-        self._tokens = _token_map(self.lines)
+        # most files carry no directive at all; tokenizing them to learn that cost more than
+        # the rest of a warm run
+        self._has_directive = _DIRECTIVE.search(text) is not None
+        self._token_cache: list[_TokenMap | None] = []
+
+    @property
+    def _tokens(self) -> _TokenMap | None:
+        if not self._token_cache:
+            self._token_cache.append(_token_map(self.lines))
+        return self._token_cache[0]
 
     def comment_line(self, line: int) -> int:
         """The physical line whose comment governs findings reported on *line*."""
@@ -197,10 +206,14 @@ class FileNoqa:
 
     def directive_for(self, line: int) -> Directive | None:
         """The directive that applies to a finding reported on *line*."""
+        if not self._has_directive:
+            return None
         return self.directive_at(self.comment_line(line))
 
     def directives(self) -> Iterable[Directive]:
         """Every directive in the file, in line order."""
+        if not self._has_directive:
+            return
         if self._tokens is None:
             numbers: Iterable[int] = range(1, len(self.lines) + 1)
         else:

@@ -6,6 +6,7 @@ from typing import Iterator
 from loopsafe import catalogue as cat
 from loopsafe import ir
 from loopsafe import lifecycle as lc
+from loopsafe.pins import fastapi_case
 from loopsafe.rules.base import Emit, Rule
 from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VKind, VMethod, _Func, _Scope
 
@@ -895,7 +896,7 @@ class SessionInBackgroundTask(Rule):
                     "session while the task may still use it; open a new session in the task")
         scoped = dep is not None and any(k == "scope" and type(v) is ir.Const and v.value == "function"
                                          for k, v in dep.kwargs)
-        case = lc.fastapi_case(version)
+        case = fastapi_case(version)
         if scoped:
             return (head + f"{target}, but `Depends(..., scope=\"function\")` closes it before the response is sent, "
                     "so the task gets a closed session (SQLAlchemy reopens it and nothing closes it again)")
