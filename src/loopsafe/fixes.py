@@ -37,6 +37,7 @@ UNSAFE = "unsafe"
 MAX_PASSES = 10
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_BLANKS = re.compile(r"[ \t]*")
 _THREADPOOL = ("fastapi.concurrency.run_in_threadpool", "starlette.concurrency.run_in_threadpool")
 #: LOOP101/103 wraps are not offered inside a function LOOP105 would turn into a plain `def`
 WRAP_CODES = ("LOOP101", "LOOP103")
@@ -185,7 +186,7 @@ def _import_edit(source: Source, statement: str) -> Edit | None:
         # at the end of that line, after any trailing comment
         line = source.line(after)
         at = source.offset(after, len(line) + 1)
-        if source.body[:at].rstrip(" \t").endswith("\\"):
+        if source.body[max(0, at - 200):at].rstrip(" \t").endswith("\\"):
             return None
         return insert(source, at, nl + statement)
     first = body[0].lineno if body else len(source.lines)
@@ -311,9 +312,14 @@ def _wrap(ctx: FixContext) -> Fix | None:
         body = f"{name}(lambda: {inner})"
     text = f"await {body}"
     # `call().attr`, `call()[0]`, `call()(x)`: the awaited value must be parenthesised
-    after = ctx.source.body[ctx.end:].lstrip(" \t")
-    before = ctx.source.body[:ctx.start].rstrip(" \t")
-    if after[:1] in (".", "[", "(") or before.endswith((".", "await")):
+    body = ctx.source.body
+    end = _BLANKS.match(body, ctx.end).end()  # type: ignore[union-attr]
+    after = body[end:end + 1]
+    start = ctx.start
+    while start > 0 and body[start - 1] in " \t":  # not body[:start].rstrip(): once per fix, that is quadratic
+        start -= 1
+    before = body[max(0, start - 5):start]
+    if after in (".", "[", "(") or before.endswith((".", "await")):
         text = f"({text})"
     edits = [replace(ctx.source, ctx.start, ctx.end, text)]
     if import_edit is not None:
