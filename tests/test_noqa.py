@@ -390,3 +390,14 @@ def test_add_noqa_leaves_a_file_that_changed_during_the_run_alone(tmp_path: Path
     assert "app/api.py: changed while it was being checked" in result.stderr
     assert "Added 0 noqa directives." in result.stderr
     assert api.read_text() == HEADER + ADD_BODY + "# edited meanwhile\n"
+
+
+@pytest.mark.parametrize(("text", "maybe"), [
+    ("x = 1  # noqa: E501\ny = 2  # NOQA\n", False),
+    ("x = 1  # noqa:\n", True),
+    ("x = 1  # noqa: ,\r", True),
+    ('s = "# noqa:"  # noqa: LOOP101\n', True),  # looks invalid before tokenizing: checked properly then
+    ("x = 1\n", False),
+])
+def test_files_are_tokenized_for_invalid_directives_only_when_one_may_be_there(text: str, maybe: bool) -> None:
+    assert FileNoqa(text).may_hold_invalid() is maybe

@@ -16,13 +16,15 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from loopsafe import ir
 from loopsafe.cache import Cache, file_key, run_key
 from loopsafe.model import Finding, Frame, Options, ParseError, Report, SourceFile
-from loopsafe.rules import ALL_RULES, Rule
-from loopsafe.semantic import ProjectModel
+
+if TYPE_CHECKING:  # pragma: no cover - imported where used: a warm run needs neither
+    from loopsafe.rules import Rule
+    from loopsafe.semantic import ProjectModel
 
 _SNIPPET_MAX = 60
 #: below this many files to parse, a process pool costs more than it saves
@@ -35,6 +37,8 @@ def selected_codes(options: Options) -> set[str]:
     The longest matching prefix wins, so `--select LOOP1 --ignore LOOP105` drops LOOP105 and
     `--ignore LOOP1 --select LOOP103` keeps LOOP103.
     """
+    from loopsafe.rules import ALL_RULES
+
     codes = [r.code for r in ALL_RULES]
     chosen: set[str] = set()
     for code in codes:
@@ -238,12 +242,16 @@ def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
 
 
 def build_model(parsed: dict[str, "_Parsed"], options: Options) -> ProjectModel:
+    from loopsafe.semantic import ProjectModel
+
     return ProjectModel([p.ir for p in parsed.values()], options)
 
 
 def run_rules(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options,
               focus: Iterable[str] | None = None) -> list[Finding]:
     """Findings of the selected rules; with `focus`, only those located in these paths."""
+    from loopsafe.rules import ALL_RULES
+
     codes = selected_codes(options)
     rules: list[Rule] = [r() for r in ALL_RULES if r.code in codes]
     model.focus = set(focus) if focus is not None else None
@@ -274,7 +282,8 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
         for f in files:
             name, is_package = module_name_for(abspaths[f.path], known, options.src)
             keys.append((f.path, file_key(f.text, name, is_package)))
-        run = run_key(keys, (options, sorted(selected_codes(options)), sorted(focus) if focus is not None else None))
+        # the options decide the rule selection; the rules themselves are in the cache's salt
+        run = run_key(keys, (options, sorted(focus) if focus is not None else None))
         hit = cache.load_results(run)
         if isinstance(hit, tuple) and len(hit) == 2:
             return Report(tuple(hit[0]), tuple(hit[1]), len(files) if focus is None else len(focus))

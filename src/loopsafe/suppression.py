@@ -45,6 +45,7 @@ _DIRECTIVE = re.compile(r"#\s*noqa(?![\w-])(?P<colon>\s*:)?", re.IGNORECASE)
 _CODE = re.compile(r"[A-Z]+[0-9]+(?![\w-])", re.IGNORECASE)
 _SEPARATOR = re.compile(r"[,\s]*")
 _WORD = re.compile(r"[^\s,]+")
+_BREAK = re.compile(r"[\r\n]")
 _LINE_END = re.compile(r"(?<=\n)|(?<=\r)(?!\n)")
 
 #: how `--add-noqa` separates the comment from the code, as black and ruff do
@@ -174,6 +175,7 @@ class FileNoqa:
     """The ``# noqa`` directives of one file's text."""
 
     def __init__(self, text: str) -> None:
+        self._text = text
         self.lines = split_lines(text)
         # most files carry no directive at all; tokenizing them to learn that cost more than
         # the rest of a warm run
@@ -209,6 +211,16 @@ class FileNoqa:
         if not self._has_directive:
             return None
         return self.directive_at(self.comment_line(line))
+
+    def may_hold_invalid(self) -> bool:
+        """Whether some `# noqa` text in the file, comment or not, is an invalid directive:
+        when none is, the file need not be tokenized to find the invalid ones."""
+        for match in _DIRECTIVE.finditer(self._text):
+            end = _BREAK.search(self._text, match.start())
+            directive = parse_directive(self._text[match.start(): end.start() if end else len(self._text)])
+            if directive is not None and not directive.valid:
+                return True
+        return False
 
     def directives(self) -> Iterable[Directive]:
         """Every directive in the file, in line order."""
@@ -291,7 +303,7 @@ def apply_noqa(
         (suppressed if directive is not None and directive.suppresses(finding.code) else kept).append(finding)
     invalid = [
         InvalidDirective(path, directive.line, directive.problem)
-        for path, noqa in sorted(files.items())
+        for path, noqa in sorted(files.items()) if noqa.may_hold_invalid()
         for directive in noqa.directives()
         if not directive.valid
     ]
