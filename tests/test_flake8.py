@@ -248,3 +248,15 @@ def test_importing_the_plugin_is_cheap() -> None:
     assert heavy == set()
     # and it would see them if they were imported
     assert "click" in imported_modules("loopsafe.cli")
+
+
+def test_flake8_jobs_share_the_cli_cache_and_a_second_run_parses_nothing(project: Path) -> None:
+    first = flake8(project, "-j", "2")
+    entries = sorted((project / ".loopsafe_cache").rglob("*.pickle"))
+    summaries = [p for p in entries if p.parent.parent.name == "ir"]
+    assert len(summaries) == len(list(project.rglob("*.py")))  # one summary per project file
+    stamps = {p: p.stat().st_mtime_ns for p in summaries}
+    assert flake8(project, "-j", "1") == first
+    assert {p: p.stat().st_mtime_ns for p in summaries} == stamps  # read, never rewritten: not parsed again
+    cli_found, _ = cli(project)
+    assert without_columns(cli_found) == without_columns(first)

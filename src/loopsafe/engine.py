@@ -175,11 +175,24 @@ def _summarise_chunk(chunk: list[_Work], cache: Cache | None = None) -> list:
     out = []
     with _no_cyclic_gc():
         for source, name, is_package, key in chunk:
-            summary = summarise(source, name, is_package)
-            if cache is not None:
-                cache.store_summary(key, summary)
+            # another process analysing the same project (a flake8 job) may have stored it by now
+            summary = _from_cache(cache, key, source.path) if cache is not None else None
+            if summary is None:
+                summary = summarise(source, name, is_package)
+                if cache is not None:
+                    cache.store_summary(key, summary)
             out.append(summary)
     return out
+
+
+def _from_cache(cache: Cache, key: str, path: str) -> ir.ModuleIR | ParseError | None:
+    hit = cache.load_summary(key)
+    if isinstance(hit, ParseError):
+        return ParseError(path, hit.line, hit.column, hit.message)
+    if isinstance(hit, ir.ModuleIR):
+        # the same file may be shown under another path (another cwd)
+        return hit if hit.path == path else hit._replace(path=path)
+    return None
 
 
 def _summarise_all(work: list[_Work], jobs: int, cache: Cache | None = None) -> list:
@@ -218,13 +231,9 @@ def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
         key = ""
         if cache is not None:
             key = file_key(source.text, name, is_package)
-            hit = cache.load_summary(key)
-            if isinstance(hit, ParseError):
-                results[source.path] = ParseError(source.path, hit.line, hit.column, hit.message)
-                continue
-            if isinstance(hit, ir.ModuleIR):
-                # the same file may be shown under another path (another cwd)
-                results[source.path] = hit if hit.path == source.path else hit._replace(path=source.path)
+            hit = _from_cache(cache, key, source.path)
+            if hit is not None:
+                results[source.path] = hit
                 continue
         work.append((source, name, is_package, key))
     for item, summary in zip(work, _summarise_all(work, jobs, cache)):

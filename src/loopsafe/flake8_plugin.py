@@ -1,13 +1,14 @@
 """flake8 adapter (entry point `LOO`): loopsafe's findings for the file flake8 is checking.
 
-Cross-module findings need the whole project, so the first file a process sees builds the
-project (found by walking up to `pyproject.toml`/`.git`) once, and every later file of
-that process reuses it. Each flake8 job (`-j`) is its own process with its own copy, so
-nothing is shared across processes. The file's own text always comes from `lines`
+Cross-module findings need the whole project, so the first file a process sees analyses
+the project (found by walking up to `pyproject.toml`/`.git`) once, and every later file of
+that process looks its findings up. Each flake8 job (`-j`) is its own process with its own
+copy; they share the on-disk cache (`.loopsafe_cache/` in the project, as the CLI), so a
+project already checked is not parsed again. The file's own text always comes from `lines`
 (flake8 may be reading stdin), never from disk.
 
-Importing this module is cheap: libcst, click and rich are imported only when a file is
-actually checked.
+Importing this module is cheap: the analysis is imported only when a file is actually
+checked, and it never imports libcst, click or rich.
 """
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class _Project:
         from pathlib import Path
 
         from loopsafe import config as cfg
-        from loopsafe import discovery, engine
+        from loopsafe import discovery
 
         settings = cfg.resolve_settings([root], cwd=Path(root),
                                         config_file=Path(config) if config else None)
@@ -37,8 +38,26 @@ class _Project:
         self.sources = {os.path.abspath(s.abspath or os.path.join(root, s.path)): s for s in sources}
         self.root = root
         self.files = [type(s)(path=p, text=s.text, abspath=p) for p, s in self.sources.items()]
-        self.parsed, _ = engine.parse_files(self.files, self.options, root)
-        self.model = engine.build_model(self.parsed, self.options)
+        # the CLI's cache: a project checked by `loopsafe check` (or by another flake8 job) is
+        # not parsed again
+        self.cache_dir = os.path.join(str(settings.project_root), ".loopsafe_cache")
+        self._by_path: dict[str, list] | None = None
+
+    def _all(self) -> dict[str, list]:
+        """Every finding of the project, by path: computed once, then each file is a lookup
+        (one analysis per flake8 process instead of one rules pass per file)."""
+        if self._by_path is None:
+            from loopsafe import engine
+
+            # flake8's jobs each analyse the whole project at the same time; starting at
+            # different files, each finds in the cache what the others have parsed by then
+            start = (os.getpid() * 2654435761) % max(1, len(self.files))  # consecutive pids, distant starts
+            files = self.files[start:] + self.files[:start]
+            report = engine.check_files(files, self.options, self.root, cache_dir=self.cache_dir, jobs=1)
+            self._by_path = {}
+            for finding in report.findings:
+                self._by_path.setdefault(finding.path, []).append(finding)
+        return self._by_path
 
     def findings(self, path: str, text: str) -> list:
         from loopsafe import engine
@@ -46,15 +65,12 @@ class _Project:
 
         known = self.sources.get(path)
         if known is not None and known.text == text:
-            findings = engine.run_rules(self.parsed, self.model, self.options, focus=[path])
+            findings = self._all().get(path, [])
         else:
             # an edited or unknown file (stdin, outside the project): re-analyse with it swapped in
             files = [f for f in self.files if f.path != path] + [SourceFile(path, text, path)]
-            parsed, _ = engine.parse_files(files, self.options, self.root)
-            if path not in parsed:
-                return []
-            model = engine.build_model(parsed, self.options)
-            findings = engine.run_rules(parsed, model, self.options, focus=[path])
+            findings = list(engine.check_files(files, self.options, self.root, cache_dir=self.cache_dir, jobs=1,
+                                               focus=[path]).findings)
         # [tool.loopsafe] per-file-ignores, as the CLI applies them
         return [f for f in findings if not self.settings.is_ignored(f, path)]
 
