@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from loopsafe import engine
 from loopsafe.model import Options, SourceFile
 
@@ -139,3 +141,15 @@ def test_focus_reports_only_focused_files_with_whole_project_context(tmp_path: P
     # the LOOP103 needs app/crud1.py, which is analysed but not reported on
     assert sorted(f.code for f in focused.findings) == ["LOOP103", "LOOP105"]
     assert [f for f in full.findings if f.path == "app/api1.py"] == list(focused.findings)
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 14), reason="Python 3.14 parses `except A, B:` itself")
+def test_newer_syntax_is_reported_as_such_and_the_rest_is_analysed(tmp_path: Path) -> None:
+    newer = "try:\n    pass\nexcept ValueError, TypeError:\n    pass\n"
+    broken = "def f(:\n    pass\n"
+    files = make_project(tmp_path, modules=1) + [SourceFile("app/newer.py", newer), SourceFile("app/broken.py", broken)]
+    report = engine.check_files(files, Options(), str(tmp_path))
+    errors = {e.path: e for e in report.parse_errors}
+    assert errors["app/newer.py"].line == 3 and "valid in a newer Python" in errors["app/newer.py"].message
+    assert "newer Python" not in errors["app/broken.py"].message
+    assert report.findings  # the project's own bugs are still found

@@ -401,3 +401,20 @@ def test_add_noqa_leaves_a_file_that_changed_during_the_run_alone(tmp_path: Path
 ])
 def test_files_are_tokenized_for_invalid_directives_only_when_one_may_be_there(text: str, maybe: bool) -> None:
     assert FileNoqa(text).may_hold_invalid() is maybe
+
+
+def test_comment_maps_are_cached_with_the_summaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    body = ("\n\n@app.get('/')\nasync def index(db: Session = Depends(get_db)):\n"
+            "    a = db.query(User).all()  # noqa: LOOP101\n    return db.query(User).all()  # noqa: E501\n")
+    make_project(tmp_path, body)
+    tokenized: list[int] = []
+    real = suppression._token_map
+    monkeypatch.setattr(suppression, "_token_map", lambda lines: tokenized.append(1) or real(lines))
+    cache = str(tmp_path / "cache")
+    first = run("check", str(tmp_path), "--output-format", "concise", "--cache-dir", cache)
+    assert tokenized and "LOOP101" in first.output and first.output.count("LOOP101") == 1
+    tokenized.clear()
+    second = run("check", str(tmp_path), "--output-format", "concise", "--cache-dir", cache)
+    assert second.output == first.output and not tokenized
+    assert run("check", str(tmp_path), "--output-format", "concise", "--no-cache").output == first.output
+    assert tokenized  # without a cache the comments are read again

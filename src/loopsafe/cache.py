@@ -3,6 +3,7 @@
 Layout (`.loopsafe_cache/` by default, with a `.gitignore` so it is never committed):
 
     <dir>/<salt>/ir/<ab>/<key>.pickle       one file's ModuleIR (or its ParseError)
+    <dir>/<salt>/noqa/<ab>/<key>.pickle     one file's `# noqa` comment map (tokenizing is slow)
     <dir>/<salt>/results/<key>.pickle       findings + parse errors of a whole run
 
 `salt` changes whenever loopsafe's own code changes (its version and a hash of its source
@@ -93,14 +94,21 @@ class Cache:
             # a read-only or full disk makes the cache useless, not the run
             return
 
-    def _ir_path(self, key: str) -> Path:
-        return self.base / "ir" / key[:2] / f"{key}.pickle"
+    def _entry_path(self, kind: str, key: str) -> Path:
+        return self.base / kind / key[:2] / f"{key}.pickle"
+
+    def load_entry(self, kind: str, key: str) -> Any:
+        """A per-file entry of a kind ("ir": summaries, "noqa": comment maps), None if absent."""
+        return self._read(self._entry_path(kind, key))
+
+    def store_entry(self, kind: str, key: str, value: Any) -> None:
+        self._write(self._entry_path(kind, key), value)
 
     def load_summary(self, key: str) -> Any:
-        return self._read(self._ir_path(key))
+        return self.load_entry("ir", key)
 
     def store_summary(self, key: str, value: Any) -> None:
-        self._write(self._ir_path(key), value)
+        self.store_entry("ir", key, value)
 
     def load_results(self, key: str) -> Any:
         return self._read(self.base / "results" / f"{key}.pickle")

@@ -284,7 +284,7 @@ def check(
     def analyse(sources: list[SourceFile], *, quiet: bool, warn: bool = True) -> Report:
         report = _run(sources, errors, settings, context=context, cache_dir=cache, jobs=jobs)
         report = _apply_per_file_ignores(report, settings, abspaths, cwd)
-        report = _apply_noqa(report, {source.path: source.text for source in sources}, warn=warn)
+        report = _apply_noqa(report, {source.path: source.text for source in sources}, warn=warn, cache_dir=cache)
         if recorded is not None and write_baseline_file is None:
             report = _apply_baseline(recorded, report, settings, project, quiet=quiet)
         return _strip_unfixable(report, settings)
@@ -444,10 +444,11 @@ def _plural(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count} {singular if count == 1 else (plural or singular + 's')}"
 
 
-def _apply_noqa(report: Report, texts: dict[str, str], *, warn: bool = True) -> Report:
+def _apply_noqa(report: Report, texts: dict[str, str], *, warn: bool = True, cache_dir: Path | None = None) -> Report:
+    from loopsafe.cache import Cache
     from loopsafe.suppression import apply_noqa
 
-    kept, _suppressed, invalid = apply_noqa(report.findings, texts)
+    kept, _suppressed, invalid = apply_noqa(report.findings, texts, Cache(cache_dir) if cache_dir is not None else None)
     for directive in invalid if warn else ():
         _warn(str(directive))
     return replace(report, findings=tuple(kept))

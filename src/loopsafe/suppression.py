@@ -31,11 +31,12 @@ file alone.
 from __future__ import annotations
 
 import ast
+import hashlib
 import re
 import sys
 import tokenize
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 from loopsafe.model import Finding
 
@@ -174,8 +175,9 @@ def _token_map(lines: Sequence[str]) -> _TokenMap | None:
 class FileNoqa:
     """The ``# noqa`` directives of one file's text."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, cache: Any = None) -> None:
         self._text = text
+        self._cache = cache  # a loopsafe.cache.Cache: token maps are kept by text
         self.lines = split_lines(text)
         # most files carry no directive at all; tokenizing them to learn that cost more than
         # the rest of a warm run
@@ -185,7 +187,15 @@ class FileNoqa:
     @property
     def _tokens(self) -> _TokenMap | None:
         if not self._token_cache:
-            self._token_cache.append(_token_map(self.lines))
+            tokens = None
+            key = hashlib.blake2b(self._text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+            if self._cache is not None:
+                tokens = self._cache.load_entry("noqa", key)
+            if not isinstance(tokens, _TokenMap):
+                tokens = _token_map(self.lines)
+                if self._cache is not None and tokens is not None:
+                    self._cache.store_entry("noqa", key, tokens)
+            self._token_cache.append(tokens)
         return self._token_cache[0]
 
     def comment_line(self, line: int) -> int:
@@ -286,7 +296,7 @@ def _mentions_noqa(text: str) -> bool:
 
 
 def apply_noqa(
-    findings: Sequence[Finding], sources: Mapping[str, str]
+    findings: Sequence[Finding], sources: Mapping[str, str], cache: Any = None
 ) -> tuple[list[Finding], list[Finding], list[InvalidDirective]]:
     """Split *findings* into (kept, suppressed) by the ``# noqa`` comments in *sources*.
 
@@ -294,7 +304,7 @@ def apply_noqa(
     found in any of *sources*, so the caller can warn about them whether or not they sit on a
     reported line (files that never mention ``noqa`` are not tokenized).
     """
-    files = {path: FileNoqa(text) for path, text in sources.items() if _mentions_noqa(text)}
+    files = {path: FileNoqa(text, cache) for path, text in sources.items() if _mentions_noqa(text)}
     kept: list[Finding] = []
     suppressed: list[Finding] = []
     for finding in findings:
