@@ -1,4 +1,5 @@
-"""Runtime proof of the LOOP1xx rules: shared setup and the stall table printed at the end.
+"""Runtime proof of loopsafe's rules: shared setup and the tables printed at the end (the
+LOOP1xx stall table, the session-lifecycle verdict table).
 
 Every test module in this folder is marked ``runtime`` (``pytestmark``). The app under test lives in ``app/`` beside
 this file and is imported as the top-level package ``app`` (this folder is put on
@@ -19,6 +20,8 @@ if str(HERE) not in sys.path:
 STALL_TABLE = pytest.StashKey[dict]()
 #: calibration facts shown above the table
 CALIBRATION = pytest.StashKey[dict]()
+#: (rule, case) -> (static verdict, runtime symptom), filled by test_lifecycle_runtime.py
+VERDICT_TABLE = pytest.StashKey[dict]()
 
 
 @pytest.fixture(scope="session")
@@ -31,7 +34,28 @@ def calibration_facts(pytestconfig: pytest.Config) -> dict:
     return pytestconfig.stash.setdefault(CALIBRATION, {})
 
 
+@pytest.fixture(scope="session")
+def verdict_table(pytestconfig: pytest.Config) -> dict:
+    return pytestconfig.stash.setdefault(VERDICT_TABLE, {})
+
+
+def _write_table(write, header: tuple, rows: list) -> None:
+    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
+    for r in (header, tuple("-" * w for w in widths), *rows):
+        write("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    _stall_summary(terminalreporter, config)
+    verdicts: dict = config.stash.get(VERDICT_TABLE, {})
+    if verdicts:
+        terminalreporter.write_sep("=", "loopsafe runtime proof: session-lifecycle rules")
+        # insertion order: each positive is followed by its silent twin
+        rows = [(rule, case, static, symptom) for (rule, case), (static, symptom) in verdicts.items()]
+        _write_table(terminalreporter.write_line, ("rule", "case", "static verdict", "runtime symptom"), rows)
+
+
+def _stall_summary(terminalreporter, config: pytest.Config) -> None:
     table: dict = config.stash.get(STALL_TABLE, {})
     if not table:
         return
@@ -60,9 +84,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             f"{row['query_ms']:.0f}" if row.get("query_ms") is not None else "-",
             row.get("blockbuster", "-"),
         ))
-    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
-    for r in (header, tuple("-" * w for w in widths), *rows):
-        write("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
+    _write_table(write, header, rows)
     flagged = [r["stall_ms"] for r in table.values() if r["flagged"] and r.get("stall_ms") is not None]
     silent = [r["stall_ms"] for r in table.values() if not r["flagged"] and r.get("stall_ms") is not None]
     if flagged and silent:

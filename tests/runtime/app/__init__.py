@@ -3,4 +3,8 @@
 It is real code run for real by tests/runtime/test_event_loop.py: loopsafe scans this package,
 and the test drives every endpoint on a live event loop to check that the endpoints loopsafe
 flags stall the loop and the ones it leaves silent do not.
+
+`app.lifecycle` (with `app.lifecycle_db` and `app.lifecycle_scoped`) is a second, separate
+app for the session-lifecycle rules whose mistakes fail at runtime (LOOP205, LOOP301,
+LOOP302), driven by tests/runtime/test_lifecycle_runtime.py.
 """
