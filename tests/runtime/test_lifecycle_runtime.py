@@ -70,7 +70,7 @@ MILESTONES = set(FUNCTION_SCOPE_ORDER)
 MESSAGE = {
     "late": "runs the dependency's teardown only after background tasks",
     "early": "runs the dependency's teardown before the response is sent",
-    "request": "keeps the request's session, its transaction and its pooled connection checked out until the task ends",
+    "request": "keeps the request's session open for the task, which holds a pooled connection through it",
 }
 FUNCTION_SCOPE_MESSAGE = "`Depends(..., scope=\"function\")` closes it before the response is sent"
 #: the case in which the request's session is closed before the task uses it

@@ -684,9 +684,9 @@ class SessionInBackgroundTask(Rule):
     * FastAPI 0.106 to 0.117, and any `Depends(..., scope="function")` (0.121+): the
       dependency's code after `yield` runs before the response is sent, so the task gets a
       closed session. SQLAlchemy silently reopens it, and nothing closes it again.
-    * FastAPI 0.118+: teardown waits for background tasks, so the request's session, its
-      transaction and its pooled connection stay checked out until the task ends, and the
-      dependency's teardown (`commit`/`close`) runs after the task touched the session.
+    * FastAPI 0.118+: teardown waits for background tasks, so the request's session stays
+      open; the task checks a pooled connection out through it and holds it until the
+      dependency's teardown (`commit`/`close`), which runs after the task touched the session.
       FastAPI's documentation says not to rely on this.
     * before FastAPI 0.106: teardown also runs after background tasks; the session still
       works in the task, but the request holds it and its connection for the task's
@@ -908,9 +908,9 @@ class SessionInBackgroundTask(Rule):
                     "tasks: the session still works in the task, but the request holds it, its transaction and "
                     "its pooled connection until the task ends; open a new session in the task")
         if case == "request":
-            return (head + f"{target}; FastAPI {version} keeps the request's session, its transaction and its "
-                    "pooled connection checked out until the task ends, and runs the dependency's teardown after "
-                    "the task used it; open a new session in the task")
+            return (head + f"{target}; FastAPI {version} keeps the request's session open for the task, which "
+                    "holds a pooled connection through it until the dependency's teardown runs after the task; "
+                    "open a new session in the task")
         return (head + f"{target}: depending on the FastAPI version the dependency closes it before the task "
                 "runs (0.106-0.117, or `scope=\"function\"`) or keeps it and its pooled connection checked out "
                 "until the task ends (0.118+, and before 0.106); open a new session in the task")

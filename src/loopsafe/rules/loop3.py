@@ -188,7 +188,8 @@ class AsyncSessionExpiresOnCommit(Rule):
     By default a session expires every loaded object when it commits, so the next read of
     any attribute reloads it from the database. With an `AsyncSession` that implicit load
     cannot be awaited: reading `user.name` after `await session.commit()` raises
-    `MissingGreenlet` (or returns stale data paths that only fail under load). The
+    `MissingGreenlet` (with SQLAlchemy 2.1, a `StatementError` wrapping it, so an
+    `except MissingGreenlet:` does not catch it). The
     SQLAlchemy asyncio documentation recommends `expire_on_commit=False` for this reason;
     returning a freshly committed object from a FastAPI endpoint is the classic way to hit
     it.
@@ -265,7 +266,7 @@ class AsyncSessionExpiresOnCommit(Rule):
                 else:
                     continue
                 yield Emit(mod.ir.path, (mod.ir.path, sid), f"`{{code}}` makes sessions that expire every object on "
-                           f"commit ({what} {detail}): reading an attribute after `await session.commit()` raises "
+                           f"commit ({what} {detail}): reading an attribute after `await session.commit()` fails with "
                            "MissingGreenlet", function=fn.ir.qualname if fn else "")
 
 
