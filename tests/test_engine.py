@@ -1,6 +1,7 @@
 """The engine's contracts beyond single findings: job-count independence and the cache."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -153,3 +154,12 @@ def test_newer_syntax_is_reported_as_such_and_the_rest_is_analysed(tmp_path: Pat
     assert errors["app/newer.py"].line == 3 and "valid in a newer Python" in errors["app/newer.py"].message
     assert "newer Python" not in errors["app/broken.py"].message
     assert report.findings  # the project's own bugs are still found
+
+
+def test_findings_without_fixes_are_the_same_findings(tmp_path: Path) -> None:
+    files = make_project(tmp_path, modules=2)
+    full = engine.check_files(files, Options(), str(tmp_path), cache_dir=tmp_path / "cache")
+    bare = engine.check_files(files, Options(), str(tmp_path), cache_dir=tmp_path / "cache", fixes=False)
+    assert any(f.fix is not None for f in full.findings)  # else this test proves nothing
+    assert all(f.fix is None for f in bare.findings)  # not served from the cache entry with fixes
+    assert [dataclasses.replace(f, fix=None) for f in full.findings] == list(bare.findings)

@@ -257,28 +257,30 @@ def build_model(parsed: dict[str, "_Parsed"], options: Options) -> ProjectModel:
 
 
 def run_rules(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options,
-              focus: Iterable[str] | None = None) -> list[Finding]:
-    """Findings of the selected rules; with `focus`, only those located in these paths."""
+              focus: Iterable[str] | None = None, *, fixes: bool = True) -> list[Finding]:
+    """Findings of the selected rules; with `focus`, only those located in these paths;
+    without `fixes`, none carries its automatic fix (computing them is an eighth of the rules' time)."""
     from loopsafe.rules import ALL_RULES
 
     codes = selected_codes(options)
     rules: list[Rule] = [r() for r in ALL_RULES if r.code in codes]
     model.focus = set(focus) if focus is not None else None
     try:
-        return sorted(_Reporter(parsed).findings(rules, model), key=Finding.sort_key)
+        return sorted(_Reporter(parsed, fixes).findings(rules, model), key=Finding.sort_key)
     finally:
         model.focus = None
 
 
 def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", *,
                 cache_dir: str | os.PathLike[str] | None = None, jobs: int | None = None,
-                focus: Iterable[str] | None = None) -> Report:
+                focus: Iterable[str] | None = None, fixes: bool = True) -> Report:
     """Analyse `files` as one project.
 
     `cache_dir` enables the on-disk cache; `jobs` is the number of processes used to parse
     (default: the number of CPUs). Results do not depend on either. With `focus` (paths as
     in `files`), only findings and parse errors in those files are reported, but the whole
-    project is still analysed: a staged file's call into an unstaged helper is seen.
+    project is still analysed: a staged file's call into an unstaged helper is seen. Without
+    `fixes`, findings carry no automatic fix (the flake8 plugin has no use for them).
     """
     focus = set(focus) if focus is not None else None
     jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
@@ -292,14 +294,14 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
             name, is_package = module_name_for(abspaths[f.path], known, options.src)
             keys.append((f.path, file_key(f.text, name, is_package)))
         # the options decide the rule selection; the rules themselves are in the cache's salt
-        run = run_key(keys, (options, sorted(focus) if focus is not None else None))
+        run = run_key(keys, (options, sorted(focus) if focus is not None else None, fixes))
         hit = cache.load_results(run)
         if isinstance(hit, tuple) and len(hit) == 2:
             return Report(tuple(hit[0]), tuple(hit[1]), len(files) if focus is None else len(focus))
     with _no_cyclic_gc():
         parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs)
         model = build_model(parsed, options)
-        findings = run_rules(parsed, model, options, focus=focus)
+        findings = run_rules(parsed, model, options, focus=focus, fixes=fixes)
     if focus is not None:
         errors = [e for e in errors if e.path in focus]
     if cache is not None and run is not None:
@@ -314,8 +316,9 @@ def check_source(text: str, path: str = "<stdin>", options: Options | None = Non
 class _Reporter:
     """Turns emissions into findings: positions come with the summaries, snippets from the text."""
 
-    def __init__(self, parsed: dict[str, _Parsed]) -> None:
+    def __init__(self, parsed: dict[str, _Parsed], fixes: bool = True) -> None:
         self.parsed = parsed
+        self.fixes = fixes
         self._lines: dict[str, list[str]] = {}
         self._sources: dict[str, object] = {}
         self._fix_cache: dict[str, dict] = {}
@@ -383,7 +386,7 @@ class _Reporter:
                     chain=tuple(frames), function=emit.function or site.function,
                     route=model.route_of(fn) if fn is not None else "",
                     fix=self._fix(rule.code, message, path, sid, emit.function or site.function, model,
-                                  emit.kind),
+                                  emit.kind) if self.fixes else None,
                 )
                 out.setdefault((rule.code, path, line, col, sid), finding)
         return list(out.values())

@@ -53,7 +53,8 @@ class _Project:
             # different files, each finds in the cache what the others have parsed by then
             start = (os.getpid() * 2654435761) % max(1, len(self.files))  # consecutive pids, distant starts
             files = self.files[start:] + self.files[:start]
-            report = engine.check_files(files, self.options, self.root, cache_dir=self.cache_dir, jobs=1)
+            report = engine.check_files(files, self.options, self.root, cache_dir=self.cache_dir, jobs=1,
+                                        fixes=False)
             self._by_path = {}
             for finding in report.findings:
                 self._by_path.setdefault(finding.path, []).append(finding)
@@ -70,7 +71,7 @@ class _Project:
             # an edited or unknown file (stdin, outside the project): re-analyse with it swapped in
             files = [f for f in self.files if f.path != path] + [SourceFile(path, text, path)]
             findings = list(engine.check_files(files, self.options, self.root, cache_dir=self.cache_dir, jobs=1,
-                                               focus=[path]).findings)
+                                               focus=[path], fixes=False).findings)
         # [tool.loopsafe] per-file-ignores, as the CLI applies them
         return [f for f in findings if not self.settings.is_ignored(f, path)]
 
