@@ -1,5 +1,5 @@
 """Runtime proof of loopsafe's rules: shared setup and the tables printed at the end (the
-LOOP1xx stall table, the session-lifecycle verdict table).
+LOOP1xx stall table, the verdict table of the other rules).
 
 Every test module in this folder is marked ``runtime`` (``pytestmark``). The app under test lives in ``app/`` beside
 this file and is imported as the top-level package ``app`` (this folder is put on
@@ -20,7 +20,8 @@ if str(HERE) not in sys.path:
 STALL_TABLE = pytest.StashKey[dict]()
 #: calibration facts shown above the table
 CALIBRATION = pytest.StashKey[dict]()
-#: (rule, case) -> (static verdict, runtime symptom), filled by test_lifecycle_runtime.py
+#: (rule, case) -> (static verdict, runtime symptom), filled by test_lifecycle_runtime.py and
+#: test_rules_runtime.py
 VERDICT_TABLE = pytest.StashKey[dict]()
 
 
@@ -49,7 +50,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     _stall_summary(terminalreporter, config)
     verdicts: dict = config.stash.get(VERDICT_TABLE, {})
     if verdicts:
-        terminalreporter.write_sep("=", "loopsafe runtime proof: session-lifecycle rules")
+        terminalreporter.write_sep("=", "loopsafe runtime proof: static verdict and runtime symptom per rule")
         # insertion order: each positive is followed by its silent twin
         rows = [(rule, case, static, symptom) for (rule, case), (static, symptom) in verdicts.items()]
         _write_table(terminalreporter.write_line, ("rule", "case", "static verdict", "runtime symptom"), rows)
