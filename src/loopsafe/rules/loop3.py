@@ -307,10 +307,12 @@ class SyncDriverUrlInAsyncEngine(Rule):
     `or`/conditional expression, or `URL.create("postgresql+psycopg2", ...)`.
 
     ## Why is this bad?
-    `create_async_engine` needs an asyncio DBAPI driver. With a synchronous one the first
-    connection fails with `InvalidRequestError: The asyncio extension requires an async
-    driver to be used. The loaded 'psycopg2' is not async.` A default in `os.getenv` is what
-    runs in development, tests and any deployment that forgets the variable.
+    `create_async_engine` needs an asyncio DBAPI driver. With a synchronous one it raises
+    `InvalidRequestError: The asyncio extension requires an async driver to be used. The
+    loaded 'psycopg2' is not async.` as the engine is created (SQLAlchemy 2.x; verified
+    against SQLite in tests/runtime), so the application does not start. A default in
+    `os.getenv` is what runs in development, tests and any deployment that forgets the
+    variable.
 
     ## Example
     ```python
