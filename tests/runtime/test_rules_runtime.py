@@ -18,6 +18,10 @@ right. Each test
 * LOOP201/202/203: a session nobody closes keeps its connection checked out of the
   ``QueuePool`` after the response, one per request, until the garbage collector runs;
   for LOOP203 only the requests whose endpoint raises leak.
+* LOOP204: an ``AsyncSession`` on ``app.state`` used by concurrent requests: each request
+  adds an item and commits; the first commit provisions the session's connection, the
+  others fail with "This session is provisioning a new connection; concurrent operations are
+  not permitted", and their items are committed anyway, by the request that succeeded.
 * LOOP206: ``asyncio.gather`` of two queries on one fresh ``AsyncSession`` raises
   "This session is provisioning a new connection; concurrent operations are not permitted".
 * LOOP304: reading a lazy relationship loaded through an ``AsyncSession`` raises
@@ -41,7 +45,7 @@ from sqlalchemy.exc import IllegalStateChangeError, InvalidRequestError, Missing
 from sqlalchemy.pool import Pool
 
 from app import rules_db
-from app.rules import rules_app
+from app.rules import close_shared_session, open_shared_session, rules_app
 from app.rules_client import client_with_app_argument, client_with_transport
 from loopsafe.engine import check_files
 from loopsafe.model import Finding, Options, SourceFile
@@ -90,6 +94,7 @@ def test_static_findings_are_exactly_the_positives(findings: list[Finding]) -> N
         ("LOOP201", "items_unclosed_session"),
         ("LOOP202", "get_db_returned"),
         ("LOOP203", "get_db_close_after_yield"),
+        ("LOOP204", "open_shared_session"),
         ("LOOP206", "counts_gathered_on_one_session"),
         ("LOOP303", "async_engine_with_sync_driver"),
         ("LOOP304", "owner_items_lazy"),
@@ -291,6 +296,84 @@ def test_loop203_cleanup_not_in_finally(rules_database: str, findings: list[Find
         "silent", _leak_symptom(statuses, held, after_gc))
     assert sorted(statuses) == [200] * REQUESTS + [404] * REQUESTS
     assert held == 0
+
+
+# ------------------------------------------------------------------ LOOP204
+
+
+def _item_titles(path: str) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return [t for (t,) in conn.execute("SELECT title FROM item ORDER BY id")]
+    finally:
+        conn.close()
+
+
+def _concurrent_posts(urls: list[str], shared: bool) -> list:
+    """POST every url at once (one asyncio.gather), the responses or what the app raised;
+    with `shared`, on an app whose shared session is opened before and closed after."""
+    async def work(client: httpx.AsyncClient) -> list:
+        if shared:
+            open_shared_session()
+        try:
+            return await asyncio.gather(*(client.post(url) for url in urls), return_exceptions=True)
+        finally:
+            if shared:
+                # let the failed requests' tasks end before closing the session under them
+                others = asyncio.all_tasks() - {asyncio.current_task()}
+                if others:
+                    await asyncio.wait(others, timeout=10)
+                await close_shared_session()
+
+    return _serve(work)
+
+
+def _outcome(result) -> str:
+    if isinstance(result, httpx.Response):
+        return str(result.status_code)
+    return type(result).__name__
+
+
+def test_loop204_session_shared_between_requests(rules_database: str, findings: list[Finding],
+                                                 verdict_table: dict) -> None:
+    _assert_static(findings, "LOOP204", "open_shared_session", "add_item_own_session", "get_async_session")
+    titles = [f"req {i}" for i in range(REQUESTS)]
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = _concurrent_posts([f"/204/app-state/items/{t}" for t in titles], shared=True)
+    # the other requests' add() lands in the middle of the winner's flush
+    mid_flush = sum("within the execution stage of the flush" in str(w.message) for w in caught)
+    outcomes = [_outcome(r) for r in results]
+    failed = [t for t, r in zip(titles, results) if not isinstance(r, httpx.Response)]
+    errors = [r for r in results if isinstance(r, BaseException)]
+    committed = [t for t in _item_titles(rules_database) if t in titles]
+    # which request wins is scheduling, not the rule: the first commit provisions the
+    # connection and every other request's commit runs into it
+    assert outcomes.count("200") >= 1 and failed, outcomes
+    assert all(isinstance(e, InvalidRequestError) and "concurrent operations are not permitted" in str(e)
+               for e in errors), errors
+    # the failed requests' items were in the shared session when the winner committed it
+    assert sorted(committed) == sorted(titles), (outcomes, committed)
+    verdict_table[("LOOP204", "app.state.shared_session = AsyncSessionLocal()")] = (
+        "LOOP204",
+        f"{REQUESTS} concurrent add+commit: {outcomes.count('200')} x 200, {len(failed)} x "
+        f"{type(errors[0]).__name__}: {str(errors[0]).split(' (Background')[0]}; yet "
+        f"{len(committed)}/{REQUESTS} items committed (the failed requests' too, by another's commit); "
+        f"{mid_flush} x SAWarning: Session.add() during the execution stage of the flush")
+
+    titles = [f"own {i}" for i in range(REQUESTS)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        results = _concurrent_posts([f"/204/per-request/items/{t}" for t in titles], shared=False)
+    assert not [w for w in caught if "flush" in str(w.message)], [str(w.message) for w in caught]
+    outcomes = [_outcome(r) for r in results]
+    committed = [t for t in _item_titles(rules_database) if t in titles]
+    assert outcomes == ["200"] * REQUESTS, results
+    assert [r.json() for r in results] == [{"added": t} for t in titles]
+    assert sorted(committed) == sorted(titles)
+    verdict_table[("LOOP204", "Depends(get_async_session): a session per request")] = (
+        "silent", f"{REQUESTS} concurrent add+commit: {REQUESTS} x 200, {len(committed)}/{REQUESTS} items committed")
 
 
 # ------------------------------------------------------------------ LOOP206

@@ -9,6 +9,6 @@ app for the session-lifecycle rules whose mistakes fail at runtime (LOOP205, LOO
 LOOP302), driven by tests/runtime/test_lifecycle_runtime.py.
 
 `app.rules` (with `app.rules_db` and `app.rules_client`) is a third, for the rules whose
-symptom is an error or a count rather than a stall (LOOP201-203, LOOP206, LOOP303, LOOP304,
+symptom is an error or a count rather than a stall (LOOP201-204, LOOP206, LOOP303, LOOP304,
 LOOP401-403, LOOP501), driven by tests/runtime/test_rules_runtime.py.
 """

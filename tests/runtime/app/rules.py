@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, selectinload
@@ -100,6 +100,34 @@ async def counts_awaited_in_turn(session: AsyncSession = Depends(get_async_sessi
 async def counts_gathered_on_own_sessions():
     owners, items = await asyncio.gather(count_owners_own_session(), count_items_own_session())
     return {"owners": owners, "items": items}
+
+
+# --------------------------------------------------------------------------- LOOP204
+
+
+def open_shared_session() -> None:
+    """One session for the whole app, opened at startup (the test calls this: ASGITransport
+    runs no lifespan)."""
+    rules_app.state.shared_session = rules_db.AsyncSessionLocal()
+
+
+async def close_shared_session() -> None:
+    await rules_app.state.shared_session.close()
+
+
+@rules_app.post("/204/app-state/items/{title}")
+async def add_item_shared_session(title: str, request: Request):
+    session: AsyncSession = request.app.state.shared_session
+    session.add(Item(title=title))
+    await session.commit()
+    return {"added": title}
+
+
+@rules_app.post("/204/per-request/items/{title}")
+async def add_item_own_session(title: str, session: AsyncSession = Depends(get_async_session)):
+    session.add(Item(title=title))
+    await session.commit()
+    return {"added": title}
 
 
 # --------------------------------------------------------------------------- LOOP304
