@@ -464,9 +464,11 @@ class SharedSession(Rule):
     A `Session` (or DB-API connection) is not thread-safe and represents one transaction.
     FastAPI serves `def` endpoints from a thread pool and `async def` ones as interleaved
     tasks, so a shared session is used by many requests at once: one request's `commit()`
-    or `rollback()` commits or throws away another's work, errors such as "This session is
-    in 'prepared' state" or "another operation is in progress" appear under load, and one
-    failed request leaves the session unusable for all others. `scoped_session` keys its
+    or `rollback()` commits or throws away another's work, and concurrent writes fail with
+    errors such as "This session is provisioning a new connection; concurrent operations are
+    not permitted" (AsyncSession; verified in tests/runtime: of three concurrent requests two
+    failed, yet their rows were committed by the third) or asyncpg's "another operation is
+    in progress"; one failed request can leave the session unusable for all others. `scoped_session` keys its
     sessions by thread, and every task on the event loop runs in the same thread, so in
     async code it is one shared session too.
 
