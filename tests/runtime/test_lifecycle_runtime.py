@@ -40,11 +40,11 @@ import fastapi
 import httpx
 import pytest
 from sqlalchemy import create_engine, event
-from sqlalchemy.exc import MissingGreenlet, StatementError
 
 from app import lifecycle_db
 from app.lifecycle import FUNCTION_SCOPE, lifecycle_app
 from loopsafe.engine import check_files
+from symptoms import missing_greenlet
 from loopsafe.model import Finding, Options, SourceFile
 from loopsafe.pins import fastapi_case
 
@@ -192,21 +192,7 @@ def test_loop302_reading_after_commit_raises_missing_greenlet(
     assert _verdict(findings, "LOOP302", "ExpiringSession")
     assert not _verdict(findings, "LOOP302", "KeepingSession")
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises((MissingGreenlet, StatementError)) as raised:
-            _serve(lambda: _post("/notes/expiring"))
-        # SQLAlchemy may wrap it in a StatementError carrying the lazy load's SELECT, which an
-        # `except MissingGreenlet` does not catch
-        failure = raised.value
-        cause = failure if isinstance(failure, MissingGreenlet) else failure.orig
-        assert isinstance(cause, MissingGreenlet), repr(failure)
-        raised_as = type(failure).__name__ if cause is failure else f"{type(failure).__name__}({type(cause).__name__})"
-        # the failed load leaves a driver coroutine in a cycle with the traceback: collect it
-        # now, so its "never awaited" warning is not blamed on whatever runs next
-        del raised, failure, cause
-        gc.collect()
-    stray = sorted({str(w.message) for w in caught if "was never awaited" in str(w.message)})
+    raised_as, stray = missing_greenlet(lambda: _serve(lambda: _post("/notes/expiring")))
     # the write landed: what fails is reading the object back
     assert _notes(notes_db) == ["expiring"]
     verdict_table[("LOOP302", "async_sessionmaker(engine)")] = (

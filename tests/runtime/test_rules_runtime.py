@@ -41,13 +41,14 @@ from pathlib import Path
 import httpx
 import pytest
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.exc import IllegalStateChangeError, InvalidRequestError, MissingGreenlet, StatementError
+from sqlalchemy.exc import IllegalStateChangeError, InvalidRequestError
 from sqlalchemy.pool import Pool
 
 from app import rules_db
 from app.rules import close_shared_session, open_shared_session, rules_app
 from app.rules_client import client_with_app_argument, client_with_transport
 from loopsafe.engine import check_files
+from symptoms import missing_greenlet
 from loopsafe.model import Finding, Options, SourceFile
 
 pytestmark = pytest.mark.runtime
@@ -417,19 +418,7 @@ def test_loop206_session_used_concurrently(rules_database: str, findings: list[F
 def test_loop304_lazy_load_in_async(rules_database: str, findings: list[Finding], verdict_table: dict) -> None:
     _assert_static(findings, "LOOP304", "owner_items_lazy", "owner_items_selectin")
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        with pytest.raises((MissingGreenlet, StatementError)) as raised:
-            _serve(_get_all(["/304/lazy/owners/1"]))
-        failure = raised.value
-        cause = failure if isinstance(failure, MissingGreenlet) else failure.orig
-        assert isinstance(cause, MissingGreenlet), repr(failure)
-        raised_as = type(failure).__name__ if cause is failure else f"{type(failure).__name__}({type(cause).__name__})"
-        # the failed load leaves a driver coroutine in a cycle with the traceback: collect it
-        # now, so its "never awaited" warning is not blamed on whatever runs next
-        del raised, failure, cause
-        gc.collect()
-    stray = sorted({str(w.message) for w in caught if "was never awaited" in str(w.message)})
+    raised_as, stray = missing_greenlet(lambda: _serve(_get_all(["/304/lazy/owners/1"])))
     verdict_table[("LOOP304", "session.get(Owner, id) then owner.items")] = (
         "LOOP304", f"{raised_as} reading owner.items" + "".join(f"; then at GC: {m}" for m in stray))
 
