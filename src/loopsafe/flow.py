@@ -241,6 +241,25 @@ class FunctionFacts:
 # --- loops ----------------------------------------------------------------------------------
 
 
+def calls(model: ProjectModel, everywhere: bool = False) -> Iterator[tuple[FunctionFacts, ir.Site, ir.Call]]:
+    """Every call site of the wanted modules (of all modules with `everywhere`), with the facts
+    of the function it is in (or of the module's top level); one FunctionFacts per function."""
+    for path, mod in model.by_path.items():
+        if not everywhere and model.focus is not None and path not in model.focus:
+            continue
+        sites = mod.ir.sites
+        units = [(None, [s.id for s in sites if not s.function])]
+        units += [(fn, fn.ir.sites) for fn in mod.funcs.values()]
+        for fn, ids in units:
+            facts = None
+            for sid in ids:
+                site = sites[sid]
+                if site.kind == ir.CALL and type(site.expr) is ir.Call:
+                    if facts is None:
+                        facts = FunctionFacts(model, mod, fn)
+                    yield facts, site, site.expr
+
+
 def enclosing_loops(mod: _Mod, site: ir.Site) -> list[ir.Loop]:
     """The loops of its function around a site, innermost first."""
     out = []

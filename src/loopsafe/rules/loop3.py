@@ -5,19 +5,10 @@ from typing import Iterator
 
 from loopsafe import catalogue as cat
 from loopsafe import ir
-from loopsafe.flow import ARG, ASSIGN, ATTR, ITER, SUB, FunctionFacts, render, url_texts
+from loopsafe.flow import ARG, ASSIGN, ATTR, ITER, SUB, FunctionFacts, calls, render, url_texts
 from loopsafe.orm import Loads, OrmIndex
 from loopsafe.rules.base import Emit, Rule
 from loopsafe.semantic import ProjectModel, VExt, VKind, _Func, _Mod
-
-
-def _units(model: ProjectModel) -> Iterator[tuple[_Mod, _Func | None]]:
-    """Every function of the wanted modules, and each module's top level (fn None)."""
-    for path, mod in model.by_path.items():
-        if model.focus is not None and path not in model.focus:
-            continue
-        yield mod, None
-        yield from ((mod, fn) for fn in mod.funcs.values())
 
 
 def _where(fn: _Func | None) -> str:
@@ -98,24 +89,18 @@ class AsyncDbCallNotAwaited(Rule):
     fix_title = "Add `await` (or hand the coroutine to `asyncio.gather`/`create_task` on purpose)"
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
-        for mod, fn in _units(model):
-            facts: FunctionFacts | None = None
-            sites = mod.ir.sites
-            ids = fn.ir.sites if fn is not None else [s.id for s in sites if not s.function]
-            for sid in ids:
-                site = sites[sid]
-                if site.kind != ir.CALL or site.awaited or not isinstance(site.expr, ir.Call):
-                    continue
-                if facts is None:
-                    facts = FunctionFacts(model, mod, fn)
-                what = _awaitable(facts, site.expr)
-                if what is None:
-                    continue
-                label, awaits = what
-                how = _misuse(facts, site, site.expr, awaits)
-                if how:
-                    yield Emit(mod.ir.path, (mod.ir.path, sid), f"`{{code}}` is never awaited {_where(fn)}: "
-                               f"{label} returns an awaitable, and {how}", function=fn.ir.qualname if fn else "")
+        for facts, site, call in calls(model):
+            if site.awaited:
+                continue
+            what = _awaitable(facts, call)
+            if what is None:
+                continue
+            label, awaits = what
+            how = _misuse(facts, site, call, awaits)
+            if how:
+                mod, fn = facts.mod, facts.fn
+                yield Emit(mod.ir.path, (mod.ir.path, site.id), f"`{{code}}` is never awaited {_where(fn)}: "
+                           f"{label} returns an awaitable, and {how}", function=fn.ir.qualname if fn else "")
 
 
 def _awaitable(facts: FunctionFacts, call: ir.Call) -> tuple[str, str] | None:
@@ -232,42 +217,35 @@ class AsyncSessionExpiresOnCommit(Rule):
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         configured = _configured_factories(model)
-        for mod, fn in _units(model):
-            facts: FunctionFacts | None = None
-            sites = mod.ir.sites
-            ids = fn.ir.sites if fn is not None else [s.id for s in sites if not s.function]
-            for sid in ids:
-                site = sites[sid]
-                call = site.expr
-                if site.kind != ir.CALL or not isinstance(call, ir.Call) or not _maybe_session_ctor(call):
+        for facts, site, call in calls(model):
+            if not _maybe_session_ctor(call):
+                continue
+            func = facts.eval(call.func)
+            if not isinstance(func, VExt):
+                continue
+            if func.qualname in cat.ASYNC_SESSION_CONSTRUCTORS:
+                what = "`AsyncSession(...)`"
+            else:
+                made = facts.eval(call)
+                if not (isinstance(made, VKind) and made.kind == "sqlalchemy.AsyncSessionFactory"):
                     continue
-                if facts is None:
-                    facts = FunctionFacts(model, mod, fn)
-                func = facts.eval(call.func)
-                if not isinstance(func, VExt):
+                if configured:
                     continue
-                if func.qualname in cat.ASYNC_SESSION_CONSTRUCTORS:
-                    what = "`AsyncSession(...)`"
-                else:
-                    made = facts.eval(call)
-                    if not (isinstance(made, VKind) and made.kind == "sqlalchemy.AsyncSessionFactory"):
-                        continue
-                    if configured:
-                        continue
-                    what = "this AsyncSession factory"
-                kwargs = dict(call.kwargs)
-                if "**" in kwargs:
-                    continue
-                value = kwargs.get("expire_on_commit")
-                if value is None:
-                    detail = "without `expire_on_commit=False`"
-                elif type(value) is ir.Name and value.id == "True":
-                    detail = "with `expire_on_commit=True`"
-                else:
-                    continue
-                yield Emit(mod.ir.path, (mod.ir.path, sid), f"`{{code}}` makes sessions that expire every object on "
-                           f"commit ({what} {detail}): reading an attribute after `await session.commit()` fails with "
-                           "MissingGreenlet", function=fn.ir.qualname if fn else "")
+                what = "this AsyncSession factory"
+            kwargs = dict(call.kwargs)
+            if "**" in kwargs:
+                continue
+            value = kwargs.get("expire_on_commit")
+            if value is None:
+                detail = "without `expire_on_commit=False`"
+            elif type(value) is ir.Name and value.id == "True":
+                detail = "with `expire_on_commit=True`"
+            else:
+                continue
+            mod, fn = facts.mod, facts.fn
+            yield Emit(mod.ir.path, (mod.ir.path, site.id), f"`{{code}}` makes sessions that expire every object on "
+                       f"commit ({what} {detail}): reading an attribute after `await session.commit()` fails with "
+                       "MissingGreenlet", function=fn.ir.qualname if fn else "")
 
 
 def _maybe_session_ctor(call: ir.Call) -> bool:
@@ -276,24 +254,13 @@ def _maybe_session_ctor(call: ir.Call) -> bool:
 
 def _configured_factories(model: ProjectModel) -> bool:
     """Does the project call `<async factory>.configure(expire_on_commit=...)` anywhere?"""
-    for mod, fn in _units_all(model):
-        sites = mod.ir.sites
-        ids = fn.ir.sites if fn is not None else [s.id for s in sites if not s.function]
-        for sid in ids:
-            call = sites[sid].expr
-            if sites[sid].kind == ir.CALL and isinstance(call, ir.Call) and type(call.func) is ir.Attr \
-                    and call.func.attr == "configure" and any(k == "expire_on_commit" for k, _ in call.kwargs):
-                facts = FunctionFacts(model, mod, fn)
-                base = facts.eval(call.func.value)
-                if isinstance(base, VKind) and base.kind == "sqlalchemy.AsyncSessionFactory":
-                    return True
+    for facts, _site, call in calls(model, everywhere=True):
+        if type(call.func) is ir.Attr and call.func.attr == "configure" \
+                and any(k == "expire_on_commit" for k, _ in call.kwargs):
+            base = facts.eval(call.func.value)
+            if isinstance(base, VKind) and base.kind == "sqlalchemy.AsyncSessionFactory":
+                return True
     return False
-
-
-def _units_all(model: ProjectModel) -> Iterator[tuple[_Mod, _Func | None]]:
-    for mod in model.by_path.values():
-        yield mod, None
-        yield from ((mod, fn) for fn in mod.funcs.values())
 
 
 class SyncDriverUrlInAsyncEngine(Rule):
@@ -350,33 +317,24 @@ class SyncDriverUrlInAsyncEngine(Rule):
     fix_title = "Use an async driver in the URL (postgresql+asyncpg, sqlite+aiosqlite, mysql+aiomysql...)"
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
-        for mod, fn in _units(model):
-            facts: FunctionFacts | None = None
-            sites = mod.ir.sites
-            ids = fn.ir.sites if fn is not None else [s.id for s in sites if not s.function]
-            for sid in ids:
-                site = sites[sid]
-                call = site.expr
-                if site.kind != ir.CALL or not isinstance(call, ir.Call):
-                    continue
-                if type(call.func) is not ir.Name and type(call.func) is not ir.Attr:
-                    continue
-                if facts is None:
-                    facts = FunctionFacts(model, mod, fn)
-                if facts.external(call.func) not in cat.ASYNC_ENGINE_CREATORS:
-                    continue
-                url = call.args[0] if call.args else dict(call.kwargs).get("url")
-                if url is None:
-                    continue
-                for text, origin in url_texts(model, facts, url, 0):
-                    scheme = text.split("://", 1)[0].lower()
-                    better = cat.SYNC_DRIVER_URLS.get(scheme)
-                    if "://" in text and better:
-                        where = f" ({origin})" if origin else ""
-                        yield Emit(mod.ir.path, (mod.ir.path, sid), f"`{{code}}` is given a `{scheme}://` URL"
-                                   f"{where}, a synchronous driver that `create_async_engine` rejects: use "
-                                   f"{better}", function=fn.ir.qualname if fn else "")
-                        break
+        for facts, site, call in calls(model):
+            if type(call.func) is not ir.Name and type(call.func) is not ir.Attr:
+                continue
+            if facts.external(call.func) not in cat.ASYNC_ENGINE_CREATORS:
+                continue
+            url = call.args[0] if call.args else dict(call.kwargs).get("url")
+            if url is None:
+                continue
+            for text, origin in url_texts(model, facts, url, 0):
+                scheme = text.split("://", 1)[0].lower()
+                better = cat.SYNC_DRIVER_URLS.get(scheme)
+                if "://" in text and better:
+                    where = f" ({origin})" if origin else ""
+                    path, fn = facts.mod.ir.path, facts.fn
+                    yield Emit(path, (path, site.id), f"`{{code}}` is given a `{scheme}://` URL{where}, a "
+                               f"synchronous driver that `create_async_engine` rejects: use {better}",
+                               function=fn.ir.qualname if fn else "")
+                    break
 
 
 class LazyLoadInAsync(Rule):

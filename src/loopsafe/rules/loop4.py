@@ -7,10 +7,11 @@ from typing import Iterator
 from loopsafe import catalogue as cat
 from loopsafe import ir
 from loopsafe.flow import (
-    ASSIGN, STORED, FunctionFacts, call_name, callees, describe_loop, enclosing_loops, strip_awaits, url_texts, walk,
+    ASSIGN, STORED, FunctionFacts, call_name, callees, calls, describe_loop, enclosing_loops, strip_awaits, url_texts,
+    walk,
 )
 from loopsafe.rules.base import Emit, Rule
-from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Mod, _Scope
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope
 
 QUERY, COMMIT = "query", "commit"
 _MAX_DEPTH = 8
@@ -645,14 +646,6 @@ class EnginePerRequest(Rule):
 # --- LOOP404 -------------------------------------------------------------------------------------
 
 
-def _units(model: ProjectModel) -> Iterator[tuple[_Mod, _Func | None]]:
-    for path, mod in model.by_path.items():
-        if model.focus is not None and path not in model.focus:
-            continue
-        yield mod, None
-        yield from ((mod, fn) for fn in mod.funcs.values())
-
-
 def _event_targets(model: ProjectModel) -> set[str]:
     """Names of engines that get a connection event hook (`@event.listens_for(engine, "connect")`)."""
     out: set[str] = set()
@@ -724,32 +717,24 @@ class QueryWithoutTimeout(Rule):
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         hooked = _event_targets(model)
-        for mod, fn in _units(model):
-            if _is_test_module(mod.ir.path):
+        for facts, site, call in calls(model):
+            if _is_test_module(facts.mod.ir.path):
                 continue
-            facts: FunctionFacts | None = None
-            sites = mod.ir.sites
-            ids = fn.ir.sites if fn is not None else [s.id for s in sites if not s.function]
-            for sid in ids:
-                call = sites[sid].expr
-                if sites[sid].kind != ir.CALL or not isinstance(call, ir.Call):
-                    continue
-                if type(call.func) is not ir.Name and type(call.func) is not ir.Attr:
-                    continue
-                if facts is None:
-                    facts = FunctionFacts(model, mod, fn)
-                if facts.external(call.func) not in cat.ENGINE_CREATORS:
-                    continue
-                if any(k == "**" or k in cat.ENGINE_TIMEOUT_KWARGS for k, _ in call.kwargs):
-                    continue
-                url = call.args[0] if call.args else dict(call.kwargs).get("url")
-                texts = [t for t, _why in url_texts(model, facts, url, 0)] if url is not None else []
-                if any("timeout" in t.lower() or t.lower().startswith("sqlite") for t in texts):
-                    continue
-                names = {role[len(ASSIGN) + 1:].rpartition(".")[2] for role, _ in facts.uses(call)
-                         if role.startswith(ASSIGN + ":")}
-                if names & hooked:
-                    continue
-                yield Emit(mod.ir.path, (mod.ir.path, sid), "`{code}` creates an engine with no statement or pool "
-                           "timeout: a slow query holds its connection and its request for as long as the database "
-                           "takes", function=fn.ir.qualname if fn else "")
+            if type(call.func) is not ir.Name and type(call.func) is not ir.Attr:
+                continue
+            if facts.external(call.func) not in cat.ENGINE_CREATORS:
+                continue
+            if any(k == "**" or k in cat.ENGINE_TIMEOUT_KWARGS for k, _ in call.kwargs):
+                continue
+            url = call.args[0] if call.args else dict(call.kwargs).get("url")
+            texts = [t for t, _why in url_texts(model, facts, url, 0)] if url is not None else []
+            if any("timeout" in t.lower() or t.lower().startswith("sqlite") for t in texts):
+                continue
+            names = {role[len(ASSIGN) + 1:].rpartition(".")[2] for role, _ in facts.uses(call)
+                     if role.startswith(ASSIGN + ":")}
+            if names & hooked:
+                continue
+            mod, fn = facts.mod, facts.fn
+            yield Emit(mod.ir.path, (mod.ir.path, site.id), "`{code}` creates an engine with no statement or pool "
+                       "timeout: a slow query holds its connection and its request for as long as the database "
+                       "takes", function=fn.ir.qualname if fn else "")
