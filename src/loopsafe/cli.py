@@ -455,7 +455,6 @@ def _apply_noqa(report: Report, texts: dict[str, str], *, warn: bool = True, cac
 
 
 def _add_noqa(report: Report, texts: dict[str, str], project: _ProjectPaths) -> None:
-    from loopsafe.discovery import DecodeError, decode_source
     from loopsafe.suppression import add_noqa
 
     by_path: dict[str, list] = {}
@@ -468,19 +467,13 @@ def _add_noqa(report: Report, texts: dict[str, str], project: _ProjectPaths) -> 
             _warn(str(item))
         if not count:
             continue
-        target = project.absolute(path)
-        try:
-            data = Path(target).read_bytes()
-            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-            if decode_source(data) != texts[path]:
-                _warn(f"{path}: changed while it was being checked; no `# noqa` comments added")
-                continue
-            with open(target, "w", encoding=encoding, newline="") as f:
-                f.write(new_text)
-        except (OSError, SyntaxError, ValueError, DecodeError) as exc:
-            _warn(f"{path}: could not add `# noqa` comments: {exc}")
-            continue
-        added += count
+        problem = _write_back(project.absolute(path), texts[path], new_text)
+        if problem == _CHANGED:
+            _warn(f"{path}: changed while it was being checked; no `# noqa` comments added")
+        elif problem:
+            _warn(f"{path}: could not add `# noqa` comments: {problem}")
+        else:
+            added += count
     if report.parse_errors:
         _print_parse_errors(report)
     click.echo(f"Added {_plural(added, 'noqa directive')}.", err=True)
@@ -557,24 +550,36 @@ def _error(message: str) -> None:
 
 def _write_fixes(changed: dict[str, str], texts: dict[str, str], project: _ProjectPaths) -> set[str]:
     """Write the fixed files (in their own encoding and line endings); the paths written."""
-    from loopsafe.discovery import DecodeError, decode_source
-
     written: set[str] = set()
     for path, new_text in sorted(changed.items()):
-        target = project.absolute(path)
-        try:
-            data = Path(target).read_bytes()
-            encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
-            if decode_source(data) != texts[path]:
-                _warn(f"{path}: changed while it was being checked; not fixed")
-                continue
-            with open(target, "w", encoding=encoding, newline="") as f:
-                f.write(new_text)
-        except (OSError, SyntaxError, ValueError, DecodeError, UnicodeError) as exc:
-            _warn(f"{path}: could not write the fixes: {exc}")
-            continue
-        written.add(path)
+        problem = _write_back(project.absolute(path), texts[path], new_text)
+        if problem == _CHANGED:
+            _warn(f"{path}: changed while it was being checked; not fixed")
+        elif problem:
+            _warn(f"{path}: could not write the fixes: {problem}")
+        else:
+            written.add(path)
     return written
+
+
+_CHANGED = "changed on disk"
+
+
+def _write_back(target: str, expected: str, new_text: str) -> str:
+    """Write `new_text` over `target` in the file's own encoding (line endings as given), if
+    the file still holds `expected`: "" when written, `_CHANGED`, or why it could not be."""
+    from loopsafe.discovery import DecodeError, decode_source
+
+    try:
+        data = Path(target).read_bytes()
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        if decode_source(data) != expected:
+            return _CHANGED
+        with open(target, "w", encoding=encoding, newline="") as f:
+            f.write(new_text)
+    except (OSError, SyntaxError, ValueError, DecodeError) as exc:  # UnicodeError is a ValueError
+        return str(exc) or type(exc).__name__
+    return ""
 
 
 def _print_diffs(texts: dict[str, str], changed: dict[str, str], outcome: _FixOutcome, *, show_fixes: bool) -> None:
