@@ -11,7 +11,7 @@ import sys
 if sys.path and sys.path[0] in ("", os.getcwd()):
     del sys.path[0]
 
-from loopsafe.cli import run  # noqa: E402 - must come after the sys.path repair
+from loopsafe.launch import run  # noqa: E402 - must come after the sys.path repair
 
 if __name__ == "__main__":
     run()

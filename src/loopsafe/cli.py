@@ -18,7 +18,6 @@ exit code count only what is left.
 """
 from __future__ import annotations
 
-import gc
 import io
 import os
 import sys
@@ -30,7 +29,7 @@ from typing import IO, Sequence
 
 import click
 
-from loopsafe import __version__
+from loopsafe import __version__, replay
 from loopsafe.config import ConfigError, Overrides, Settings, parse_selectors, resolve_settings
 from loopsafe.discovery import discover, display_path, is_excluded, read_sources, source_from_bytes
 from loopsafe.model import ParseError, Report, SourceFile
@@ -63,29 +62,10 @@ def main() -> None:
 
 
 def run() -> None:
-    """The `loopsafe` command: `main`, then exit without tearing the interpreter down.
+    """The `loopsafe` command (kept here for callers of `loopsafe.cli:run`)."""
+    from loopsafe.launch import run as launch
 
-    Freeing a whole project's summaries and model object by object at exit took 0.9 s of
-    a 4.2 s run on frigate; the process is about to end, so the operating system reclaims
-    it instead (as mypy does). Output is flushed first; the cache is already written.
-    """
-    # the collector would walk every summary again and again to find no cycles in them
-    gc.disable()
-    try:
-        main()
-        code = 0
-    except SystemExit as exc:
-        if exc.code is None or isinstance(exc.code, int):
-            code = exc.code or 0
-        else:
-            print(exc.code, file=sys.stderr)
-            code = 1
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except (BrokenPipeError, ValueError):  # a closed pipe (`loopsafe check | head`)
-        code = code or 1
-    os._exit(code)
+    launch()
 
 
 # --------------------------------------------------------------------------- check
@@ -280,6 +260,11 @@ def check(
     else:
         cache = cwd / cache_dir if cache_dir is not None else settings.project_root / ".loopsafe_cache"
     project = _ProjectPaths(settings.project_root, cwd, abspaths)
+    # a run that reads stdin or writes anything but its output is never replayed
+    if cache is None or from_stdin or fix or diff or add_noqa or write_baseline_file or output_file:
+        replay.forbid()
+    else:
+        replay.allow(cache)
 
     def analyse(sources: list[SourceFile], *, quiet: bool, warn: bool = True) -> Report:
         report = _run(sources, errors, settings, context=context, cache_dir=cache, jobs=jobs)
@@ -629,6 +614,7 @@ def _show_fixes(findings: list, *, applied: bool, data: bool) -> None:
 def _read_baseline(path: Path):
     from loopsafe import baseline
 
+    replay.note_file(str(path))
     try:
         return baseline.read(path)
     except baseline.BaselineError as exc:
@@ -679,6 +665,7 @@ def _apply_baseline(recorded, report: Report, settings: Settings, project: _Proj
 def repository_root(project_root: Path) -> Path:
     """What the CI formats name files relative to: the enclosing git checkout, else the project."""
     for candidate in (project_root, *project_root.parents):
+        replay.note_exists(str(candidate / ".git"))
         if (candidate / ".git").exists():
             return candidate
     return project_root

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from loopsafe import replay
 from loopsafe.discovery import DEFAULT_EXCLUDE, DiscoverySettings, check_glob, glob_to_regex
 from loopsafe.model import Finding, Options
 
@@ -35,6 +36,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 
 SECTION = "tool.loopsafe"
 PROJECT_FILE = "pyproject.toml"
+PROJECT_MARKERS = ("pyproject.toml", "setup.py", "setup.cfg", ".git")
 _SELECTOR = re.compile(r"^[A-Z]+[0-9]*$")
 
 
@@ -243,6 +245,7 @@ def read_toml(path: Path) -> dict[str, Any]:
         data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    replay.note_file(str(path), data)
     try:
         text = data.decode("utf-8")
         return tomllib.loads(text)
@@ -302,6 +305,7 @@ def find_config_file(start: Path) -> Path | None:
     directory = start if start.is_dir() else start.parent
     for candidate in (directory, *directory.parents):
         path = candidate / PROJECT_FILE
+        replay.note_exists(str(path))  # absent: one created here would be read
         if path.is_file() and _table(read_toml(path), path) is not None:
             return path
     return None
@@ -316,7 +320,9 @@ def find_project_root(start: Path, cwd: Path) -> Path:
     start = Path(os.path.abspath(start))
     directory = start if start.is_dir() else start.parent
     for candidate in (directory, *directory.parents):
-        if any((candidate / marker).exists() for marker in ("pyproject.toml", "setup.py", "setup.cfg", ".git")):
+        for marker in PROJECT_MARKERS:
+            replay.note_exists(str(candidate / marker))
+        if any((candidate / marker).exists() for marker in PROJECT_MARKERS):
             return candidate
     return Path(os.path.abspath(cwd))
 

@@ -40,6 +40,7 @@ from functools import lru_cache
 from pathlib import PurePath
 from typing import Iterable, Sequence
 
+from loopsafe import replay
 from loopsafe.model import ParseError, SourceFile
 
 #: Directory and file names that are never worth analysing. Replaced by ``exclude``,
@@ -264,10 +265,13 @@ class IgnoreFile:
     @classmethod
     def load(cls, directory: str) -> "IgnoreFile | None":
         try:
-            with open(os.path.join(directory, ".gitignore"), encoding="utf-8", errors="replace") as f:
-                text = f.read()
+            with open(os.path.join(directory, ".gitignore"), "rb") as f:
+                data = f.read()
         except OSError:
+            replay.note_exists(os.path.join(directory, ".gitignore"))  # one created here would count
             return None
+        replay.note_file(os.path.join(directory, ".gitignore"), data)
+        text = data.decode("utf-8", errors="replace").replace("\r\n", "\n").replace("\r", "\n")
         ignore = cls.from_text(directory, text)
         return ignore if ignore.rules else None
 
@@ -460,6 +464,7 @@ class _Walker:
                 visited.add(key)
                 with os.scandir(directory) as it:
                     entries = sorted(it, key=lambda e: e.name)
+                replay.note_dir(directory, [e.name for e in entries] if replay.recording() else None)
             except OSError as exc:
                 self.error(directory, exc, "could not read directory")
                 continue
@@ -494,6 +499,7 @@ class _Walker:
             return "link" if entry.name.endswith(PYTHON_SUFFIX) else None
         if is_dir:
             if is_virtualenv(path):
+                replay.note_exists(os.path.join(path, "pyvenv.cfg"))  # checked once this is gone
                 return None
             if self.settings.respect_gitignore and is_gitignored(path, True, ignores):
                 return None
@@ -531,6 +537,7 @@ def _ancestor_ignores(directory: str, project_root: str) -> list[IgnoreFile]:
     current = directory
     top = None
     while True:
+        replay.note_exists(os.path.join(current, ".git"))
         if os.path.exists(os.path.join(current, ".git")):
             top = current
             break
@@ -594,6 +601,7 @@ def read_source(path: str, display: str) -> SourceFile | ParseError:
             data = f.read()
     except OSError as exc:
         return _io_error(display, exc, "could not read file")
+    replay.note_file(path, data)
     return source_from_bytes(data, display, abspath=path)
 
 

@@ -18,7 +18,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
-from loopsafe import ir
+from loopsafe import ir, replay
 from loopsafe.cache import Cache, file_key, run_key
 from loopsafe.model import Finding, Frame, Options, ParseError, Report, SourceFile
 
@@ -78,7 +78,10 @@ def module_name_for(path: str, known: set[str], src_roots: Sequence[str] = ()) -
 
     def has_init(folder: str) -> bool:
         init = os.path.join(folder, "__init__.py")
-        return init in known or os.path.isfile(init)
+        if init in known:
+            return True
+        replay.note_exists(init)  # outside the files checked: one created there renames modules
+        return os.path.isfile(init)
 
     while directory:
         # a folder without __init__.py inside a regular package is a namespace

@@ -9,6 +9,8 @@ import configparser
 import os
 import re
 
+from loopsafe import replay
+
 _REQ_LINE = re.compile(r"^\s*fastapi(?:\[[^\]]*\])?\s*(?P<spec>[^;#]*)", re.IGNORECASE)
 
 
@@ -51,6 +53,7 @@ def read_fastapi_pin(directory: str) -> str:
         names = sorted(os.listdir(directory))
     except OSError:
         return ""
+    replay.note_dir(directory, names)
     for name in names:
         path = os.path.join(directory, name)
         if name.startswith("requirements") and name.endswith((".txt", ".in")):
@@ -72,9 +75,14 @@ def read_fastapi_pin(directory: str) -> str:
 
 def _read(path: str) -> str:
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError):
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return ""
+    replay.note_file(path, data)
+    try:
+        return data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    except UnicodeDecodeError:
         return ""
 
 
