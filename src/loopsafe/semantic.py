@@ -194,6 +194,7 @@ class ProjectModel:
         self._ops_memo: dict = {}
         self._ops_stack: list = []
         self._ops_pending: dict = {}
+        self._direct_memo: dict = {}
         self._incomplete = False
         self._extra_entries: dict[str, cat.Entry] = {}
         for q in self.options.session_factories:
@@ -840,17 +841,32 @@ class ProjectModel:
             self._ops_pending.clear()
         return ops
 
-    def _compute_ops(self, fn: _Func, env: tuple, depth: int) -> Iterator[Op]:
+    def direct_ops(self, fn: _Func, env: tuple = ()) -> dict[int, Op]:
+        """The operations of `site_ops(fn, env)` that are not calls into project helpers, by site id.
+
+        Cheaper than `site_ops` when it is not memoised yet: the helpers are not followed (a
+        via-op needs the helper's whole analysis, with the arguments bound, to exist).
+        """
+        key = (fn.module.ir.path, fn.ir.qualname, env)
+        got = self._direct_memo.get(key)
+        if got is None:
+            ops = self._ops_memo.get(key)
+            if ops is None:
+                ops = self._compute_ops(fn, env, 0, helpers=False)
+            got = self._direct_memo[key] = {op.site[1]: op for op in ops if not op.is_via}
+        return got
+
+    def _compute_ops(self, fn: _Func, env: tuple, depth: int, helpers: bool = True) -> Iterator[Op]:
         scope = _Scope(fn.module, fn, env)
         sites = fn.module.ir.sites
         path = fn.module.ir.path
         for sid in fn.ir.sites:
             site = sites[sid]
-            op = self._site_op(site, scope, path, depth)
+            op = self._site_op(site, scope, path, depth, helpers)
             if op is not None:
                 yield op
 
-    def _site_op(self, site: ir.Site, scope: _Scope, path: str, depth: int) -> Op | None:
+    def _site_op(self, site: ir.Site, scope: _Scope, path: str, depth: int, helpers: bool = True) -> Op | None:
         ref = (path, site.id)
         if site.kind == ir.CALL:
             call = site.expr
@@ -874,9 +890,11 @@ class ProjectModel:
                 if k is not None and not k.is_async and k.call_effect != cat.NONE:
                     return Op(ref, k.call_effect, k.label, k.twin)
                 return None
+            # a helper's operations come back as a via-op: without `helpers`, not looked for
+            # (these are the last branches: skipping them changes no other site's answer)
             if isinstance(func, VFunc):
-                return self._helper_op(func, call, scope, ref, depth)
-            if isinstance(func, VClass):
+                return self._helper_op(func, call, scope, ref, depth) if helpers else None
+            if isinstance(func, VClass) and helpers:
                 init = self.find_method(func.module, func.qualname, "__init__")
                 if init is not None:
                     return self._helper_op(VFunc(init.module.ir.path, init.ir.qualname, VInst(func.module, func.qualname)),

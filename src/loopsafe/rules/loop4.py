@@ -41,7 +41,7 @@ class _Effects:
         try:
             found: dict[str, tuple] = {}
             scope = _Scope(fn.module, fn, env)
-            ops = {op.site[1]: op for op in self.model.site_ops(fn, env) if not op.is_via}
+            ops = self.model.direct_ops(fn, env)
             sites = fn.module.ir.sites
             for sid in fn.ir.sites:
                 if len(found) == 2:
@@ -133,7 +133,7 @@ class _Loops:
         self.fn = fn
         self.facts = FunctionFacts(model, fn.module, fn)
         self.scope = _Scope(fn.module, fn)
-        self.ops = {op.site[1]: op for op in model.site_ops(fn, ()) if not op.is_via}
+        self.ops = model.direct_ops(fn, ())
         self._memo: dict[int, bool] = {}
         self._accumulators: set[str] | None = None
         params = [p.name for p in fn.ir.params]
