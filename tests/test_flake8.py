@@ -260,3 +260,31 @@ def test_flake8_jobs_share_the_cli_cache_and_a_second_run_parses_nothing(project
     assert {p: p.stat().st_mtime_ns for p in summaries} == stamps  # read, never rewritten: not parsed again
     cli_found, _ = cli(project)
     assert without_columns(cli_found) == without_columns(first)
+
+
+def test_the_project_is_analysed_once_before_flake8_starts_its_jobs(project: Path, monkeypatch) -> None:
+    """flake8 hands its options (with the paths it checks) to the plugin in its main process:
+    the project is analysed there, and the files of the forked jobs only look findings up."""
+    import argparse
+    import os
+
+    from loopsafe import engine, flake8_plugin
+
+    monkeypatch.chdir(project)
+    monkeypatch.setattr(flake8_plugin, "_PROJECTS", {})
+    calls = []
+    real = engine.check_files
+    monkeypatch.setattr(engine, "check_files", lambda *a, **k: calls.append(k.get("jobs")) or real(*a, **k))
+    options = argparse.Namespace(loopsafe_config=None, filenames=["."])
+    flake8_plugin.Plugin.parse_options(None, options, ["."])  # flake8's three-argument form
+    assert calls == [None]  # once, on every core
+    text = (project / "app" / "api.py").read_text()
+    found = list(flake8_plugin.Plugin(None, os.path.join("app", "api.py"), text.splitlines(True)).run())
+    assert calls == [None]  # a lookup
+    assert {(line, message.split()[0]) for line, _col, message, _type in found} == \
+        {(line, code) for path, line, _col, code in flake8(project, "-j", "1", "--disable-noqa") if path.endswith("api.py")}
+
+    monkeypatch.setattr(flake8_plugin, "_PROJECTS", {})
+    for names in (["-"], ["missing.py"]):  # stdin, a path that is not there: nothing to prepare
+        flake8_plugin.Plugin.parse_options(argparse.Namespace(loopsafe_config=None, filenames=names))
+    assert calls == [None] and flake8_plugin._PROJECTS == {}

@@ -1,10 +1,12 @@
 """flake8 adapter (entry point `LOO`): loopsafe's findings for the file flake8 is checking.
 
-Cross-module findings need the whole project, so the first file a process sees analyses
-the project (found by walking up to `pyproject.toml`/`.git`) once, and every later file of
-that process looks its findings up. Each flake8 job (`-j`) is its own process with its own
-copy; they share the on-disk cache (`.loopsafe_cache/` in the project, as the CLI), so a
-project already checked is not parsed again. The file's own text always comes from `lines`
+Cross-module findings need the whole project (found by walking up to `pyproject.toml`/
+`.git`), so it is analysed once and every file looks its findings up. flake8 hands its
+options to plugins in its main process before it starts its jobs (`-j`): the project of the
+paths it was given is analysed there, on every core, and the jobs, forked from that process,
+start with the findings in memory. A file of another project (or jobs that were spawned,
+not forked) analyses its project on first sight, through the on-disk cache the CLI uses
+(`.loopsafe_cache/` in the project), so a project already checked is not parsed again. The file's own text always comes from `lines`
 (flake8 may be reading stdin), never from disk.
 
 Importing this module is cheap: the analysis is imported only when a file is actually
@@ -12,6 +14,7 @@ checked, and it never imports libcst, click or rich.
 """
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from typing import Any, ClassVar, Iterator
@@ -43,17 +46,18 @@ class _Project:
         self.cache_dir = os.path.join(str(settings.project_root), ".loopsafe_cache")
         self._by_path: dict[str, list] | None = None
 
-    def _all(self) -> dict[str, list]:
+    def _all(self, jobs: int | None = 1) -> dict[str, list]:
         """Every finding of the project, by path: computed once, then each file is a lookup
-        (one analysis per flake8 process instead of one rules pass per file)."""
+        (one analysis per flake8 process instead of one rules pass per file). `jobs`: the
+        processes to parse with (None: every core; in a flake8 job, its own process only)."""
         if self._by_path is None:
             from loopsafe import engine
 
-            # flake8's jobs each analyse the whole project at the same time; starting at
+            # flake8's jobs may each analyse the whole project at the same time; starting at
             # different files, each finds in the cache what the others have parsed by then
             start = (os.getpid() * 2654435761) % max(1, len(self.files))  # consecutive pids, distant starts
             files = self.files[start:] + self.files[:start]
-            report = engine.check_files(files, self.options, self.root, cache_dir=self.cache_dir, jobs=1,
+            report = engine.check_files(files, self.options, self.root, cache_dir=self.cache_dir, jobs=jobs,
                                         fixes=False)
             self._by_path = {}
             for finding in report.findings:
@@ -105,8 +109,33 @@ class Plugin:
         )
 
     @classmethod
-    def parse_options(cls, options: Any) -> None:
+    def parse_options(cls, *args: Any) -> None:
+        # flake8 passes (option_manager, options, filenames), or (options) to older plugins
+        options = args[1] if len(args) >= 2 else args[0]
         cls.config = getattr(options, "loopsafe_config", None)
+        cls._prepare(list(getattr(options, "filenames", None) or ["."]))
+
+    @classmethod
+    def _prepare(cls, filenames: list[str]) -> None:
+        """Analyse the project of the paths flake8 was given, before it forks its jobs.
+
+        flake8 runs every installed plugin whatever `--select` says, so this is work its
+        jobs would otherwise each do (parsing one process each, and every job repeating the
+        rules): here parsing uses every core and the rules run once. Best effort: a failure
+        is left for the first file to report.
+        """
+        if not filenames or any(f in ("-", "stdin") or not os.path.exists(f) for f in filenames):
+            return
+        roots = {_project_root(os.path.join(os.path.abspath(f), "-") if os.path.isdir(f) else f) for f in filenames}
+        if len(roots) != 1:
+            return
+        try:
+            _project(roots.pop(), cls.config)._all(jobs=None)
+        except Exception:  # noqa: BLE001 - never make flake8 fail before it has started
+            return
+        # what the analysis leaves alive is large (gc.collect() took 0.35 s on frigate, to
+        # free nothing): frozen, the jobs forked next do not walk it in each of their collections
+        gc.freeze()
 
     def run(self) -> Iterator[tuple[int, int, str, type]]:
         try:
@@ -122,9 +151,12 @@ class Plugin:
             path = os.path.abspath("stdin.py")
         else:
             path = os.path.abspath(self.filename)
-        root = _project_root(path)
-        key = (root, self.config)
-        project = _PROJECTS.get(key)
-        if project is None:
-            project = _PROJECTS[key] = _Project(root, self.config)
-        return project.findings(path, "".join(self.lines))
+        return _project(_project_root(path), self.config).findings(path, "".join(self.lines))
+
+
+def _project(root: str, config: str | None) -> _Project:
+    key = (root, config)
+    project = _PROJECTS.get(key)
+    if project is None:
+        project = _PROJECTS[key] = _Project(root, config)
+    return project
