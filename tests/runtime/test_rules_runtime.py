@@ -290,7 +290,9 @@ def test_loop203_cleanup_not_in_finally(rules_database: str, findings: list[Find
         "LOOP203", f"{REQUESTS} x [200]: 0 checked out; " + _leak_symptom(statuses, held, after_gc))
     assert statuses == [404] * REQUESTS
     assert held == REQUESTS
-    assert after_gc == 0
+    # not asserted: whether the collector can give them back. The failing request's exception
+    # holds the abandoned dependency frame and its session, and whether anything still holds
+    # the last exception after the requests depends on thread scheduling (0 or 1 observed)
 
     statuses, held, after_gc = _checked_out_after(["/203/finally/owners/1", "/203/finally/owners/999"] * REQUESTS)
     verdict_table[("LOOP203", "try: yield db / finally: db.close()")] = (
