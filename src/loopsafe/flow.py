@@ -11,6 +11,7 @@ questions.
 """
 from __future__ import annotations
 
+import weakref
 from typing import Iterator
 
 from loopsafe import catalogue as cat
@@ -91,6 +92,8 @@ class FunctionFacts:
         self.fn = fn
         self.scope = _Scope(mod, fn)
         self._built = False
+        #: id(expr) -> value, for the values the model has settled (see eval)
+        self._values: dict[int, object] = {}
 
     def _build(self) -> None:
         """Index the body on first need (most functions are only asked to evaluate a name)."""
@@ -215,7 +218,14 @@ class FunctionFacts:
                 yield node, role, parent
 
     def eval(self, expr: ir.Expr) -> object:
-        return self.model.eval(expr, self.scope)
+        # several rules ask the same facts for the same values: a local dict is cheaper than
+        # the model's memo; only values the model memoised are kept (the others may change)
+        value = self._values.get(id(expr), _UNSET)
+        if value is _UNSET:
+            value = self.model.eval(expr, self.scope)
+            if expr is not None and self.model.memoised(expr, self.scope):
+                self._values[id(expr)] = value
+        return value
 
     def method_of(self, call: ir.Call) -> tuple[cat.Kind, str, cat.Method] | None:
         """For a call of a catalogue object's method: its kind, name and catalogue row."""
@@ -241,23 +251,50 @@ class FunctionFacts:
 # --- loops ----------------------------------------------------------------------------------
 
 
+_UNSET = object()
+#: per model: (path, qualname or None) -> FunctionFacts; and the list of its call sites
+_FACTS: weakref.WeakKeyDictionary[ProjectModel, dict] = weakref.WeakKeyDictionary()
+_CALLS: weakref.WeakKeyDictionary[ProjectModel, list] = weakref.WeakKeyDictionary()
+
+
+def facts_of(model: ProjectModel, mod: _Mod, fn: _Func | None) -> FunctionFacts:
+    """The FunctionFacts of a function (or of a module's top level), one per model: the rules
+    share it, and with it its index and the values it has evaluated (it only caches)."""
+    memo = _FACTS.get(model)
+    if memo is None:
+        memo = _FACTS[model] = {}
+    key = (mod.ir.path, fn.ir.qualname if fn is not None else None)
+    facts = memo.get(key)
+    if facts is None:
+        facts = memo[key] = FunctionFacts(model, mod, fn)
+    return facts
+
+
 def calls(model: ProjectModel, everywhere: bool = False) -> Iterator[tuple[FunctionFacts, ir.Site, ir.Call]]:
     """Every call site of the wanted modules (of all modules with `everywhere`), with the facts
-    of the function it is in (or of the module's top level); one FunctionFacts per function."""
-    for path, mod in model.by_path.items():
-        if not everywhere and model.focus is not None and path not in model.focus:
-            continue
-        sites = mod.ir.sites
-        units = [(None, [s.id for s in sites if not s.function])]
-        units += [(fn, fn.ir.sites) for fn in mod.funcs.values()]
-        for fn, ids in units:
-            facts = None
-            for sid in ids:
-                site = sites[sid]
-                if site.kind == ir.CALL and type(site.expr) is ir.Call:
-                    if facts is None:
-                        facts = FunctionFacts(model, mod, fn)
-                    yield facts, site, site.expr
+    of the function it is in (or of the module's top level); one FunctionFacts per function.
+
+    The list of all call sites is made once per model (four rules walk it); the focus, which
+    may change between runs, is applied as it is walked."""
+    index = _CALLS.get(model)
+    if index is None:
+        index = _CALLS[model] = []
+        for path, mod in model.by_path.items():
+            sites = mod.ir.sites
+            units = [(None, [s.id for s in sites if not s.function])]
+            units += [(fn, fn.ir.sites) for fn in mod.funcs.values()]
+            for fn, ids in units:
+                facts = None
+                for sid in ids:
+                    site = sites[sid]
+                    if site.kind == ir.CALL and type(site.expr) is ir.Call:
+                        if facts is None:
+                            facts = facts_of(model, mod, fn)
+                        index.append((path, facts, site, site.expr))
+    focus = None if everywhere else model.focus
+    for path, facts, site, call in index:
+        if focus is None or path in focus:
+            yield facts, site, call
 
 
 def enclosing_loops(mod: _Mod, site: ir.Site) -> list[ir.Loop]:

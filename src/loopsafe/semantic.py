@@ -107,6 +107,8 @@ _LIBRARY_ROOTS = frozenset(
 )
 
 
+_UNSET = object()
+
 _DEPENDS_NAMES = frozenset(q.rpartition(".")[2] for q in cat.DEPENDS)
 
 
@@ -240,7 +242,8 @@ class ProjectModel:
         # project modules named by a suffix of `name`, or whose name ends with `name`
         found = {m for m in (".".join(parts[i:]) for i in range(1, len(parts))) if m in self.by_name}
         found.update(self._suffixes.get(name, ()))
-        hits = [m for m in self.by_name if m in found]  # in project order: min() keeps the first
+        # in project order: min() keeps the first (most names match none: no scan then)
+        hits = [m for m in self.by_name if m in found] if found else []
         if len(hits) > 1 and near:
             head = near.split(".")[0]
             narrowed = [h for h in hits if h.split(".")[0] == head]
@@ -406,8 +409,9 @@ class ProjectModel:
             return None
         key = (id(expr), scope.key)
         memo = self._eval_memo
-        if key in memo:
-            return memo[key]
+        value = memo.get(key, _UNSET)  # one lookup: most calls are hits
+        if value is not _UNSET:
+            return value
         if len(self._in_progress) > 200:
             return None
         hits = self._guard_hits
@@ -415,6 +419,10 @@ class ProjectModel:
         if hits == self._guard_hits:
             memo[key] = value
         return value
+
+    def memoised(self, expr: ir.Expr, scope: _Scope) -> bool:
+        """Is the value of `expr` in `scope` settled (memoised), so that a caller may keep it?"""
+        return (id(expr), scope.key) in self._eval_memo
 
     def _eval(self, expr: ir.Expr, scope: _Scope) -> Value:
         t = type(expr)

@@ -5,7 +5,7 @@ from typing import Iterator
 
 from loopsafe import catalogue as cat
 from loopsafe import ir
-from loopsafe.flow import ARG, ASSIGN, ATTR, ITER, SUB, FunctionFacts, calls, render, url_texts
+from loopsafe.flow import ARG, ASSIGN, ATTR, ITER, SUB, FunctionFacts, calls, facts_of, render, url_texts
 from loopsafe.orm import Loads, OrmIndex
 from loopsafe.rules.base import Emit, Rule
 from loopsafe.semantic import ProjectModel, VExt, VKind, _Func, _Mod
@@ -402,7 +402,7 @@ class LazyLoadInAsync(Rule):
             mod = fn.module
             if not _mentions_session_load(mod, fn):
                 continue
-            loads = Loads(model, orm, FunctionFacts(model, mod, fn))
+            loads = Loads(model, orm, facts_of(model, mod, fn))
             seen: set[tuple[int, str]] = set()
             for load, rel, node in loads.lazy_reads():
                 key = (load.site, rel.name)

@@ -7,8 +7,8 @@ from typing import Iterator
 from loopsafe import catalogue as cat
 from loopsafe import ir
 from loopsafe.flow import (
-    ASSIGN, STORED, FunctionFacts, call_name, callees, calls, describe_loop, enclosing_loops, strip_awaits, url_texts,
-    walk,
+    ASSIGN, STORED, FunctionFacts, call_name, callees, calls, describe_loop, enclosing_loops, facts_of, strip_awaits,
+    url_texts, walk,
 )
 from loopsafe.rules.base import Emit, Rule
 from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope
@@ -131,7 +131,7 @@ class _Loops:
         self.model = model
         self.effects = effects
         self.fn = fn
-        self.facts = FunctionFacts(model, fn.module, fn)
+        self.facts = facts_of(model, fn.module, fn)
         self.scope = _Scope(fn.module, fn)
         self.ops = model.direct_ops(fn, ())
         self._memo: dict[int, bool] = {}
@@ -634,7 +634,7 @@ class EnginePerRequest(Rule):
                 if type(call.func) is not ir.Name and type(call.func) is not ir.Attr:
                     continue
                 if facts is None:
-                    facts = FunctionFacts(model, fn.module, fn)
+                    facts = facts_of(model, fn.module, fn)
                 what = _factory_call(facts, call)
                 if not what or _kept(facts, call):
                     continue

@@ -5,7 +5,7 @@ from typing import Iterator
 
 from loopsafe import catalogue as cat
 from loopsafe import ir
-from loopsafe.flow import FunctionFacts
+from loopsafe.flow import FunctionFacts, facts_of
 from loopsafe.rules.base import Emit, Rule
 from loopsafe.semantic import ProjectModel
 
@@ -75,7 +75,7 @@ class AsyncClientAppArgument(Rule):
                     continue
                 ff = facts.get(site.function)
                 if ff is None:
-                    ff = facts[site.function] = FunctionFacts(model, mod, mod.funcs.get(site.function))
+                    ff = facts[site.function] = facts_of(model, mod, mod.funcs.get(site.function))
                 client = cat.HTTPX_CLIENTS.get(ff.external(call.func))
                 if client is None:
                     continue
