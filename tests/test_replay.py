@@ -128,3 +128,10 @@ def test_a_racy_input_of_unknown_content_is_not_recorded(project: Path) -> None:
     check(project, "--write-baseline", "baseline.json")
     assert check(project, "--baseline", "baseline.json")[2] == 0
     assert not check(project, "--baseline", "baseline.json")[3]
+
+
+def test_replay_can_be_turned_off_alone(project: Path) -> None:
+    off = {"LOOPSAFE_NO_REPLAY": "1"}
+    first = check(project, env=off)
+    assert check(project, env=off) == (*first[:3], False)
+    assert list((project / ".loopsafe_cache").rglob("*.pickle"))  # the rest of the cache still works

@@ -23,12 +23,13 @@ def run() -> None:
     from loopsafe import replay
 
     argv = sys.argv[1:]
+    enabled = argv[:1] == ["check"] and not os.environ.get("LOOPSAFE_NO_REPLAY")
     try:
-        code = replay.replay(argv)
+        code = replay.replay(argv) if enabled else None
     except BrokenPipeError:  # `loopsafe check | head`
         code = 1
     if code is None:
-        recorder = replay.start(argv) if argv[:1] == ["check"] else None
+        recorder = replay.start(argv) if enabled else None
         code = _main()
         if recorder is not None:
             recorder.finish(code)
