@@ -326,7 +326,9 @@ def _read_paths(
 ) -> tuple[list[SourceFile], list[ParseError], dict[str, str]]:
     found = discover(paths, settings.discovery, cwd=str(cwd))
     sources, errors = read_sources(found.files, str(cwd))
-    abspaths = {display_path(path, cwd): path for path in found.files}
+    abspaths = {item.path: item.abspath for item in sources}  # shown path -> the path found
+    if errors:  # unreadable files have no SourceFile to say it
+        abspaths = {display_path(path, cwd): path for path in found.files}
     return sources, found.errors + errors, abspaths
 
 

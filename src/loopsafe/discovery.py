@@ -83,6 +83,8 @@ def display_path(path: str | os.PathLike[str], cwd: str | os.PathLike[str]) -> s
     """
     cwd = os.path.abspath(cwd)
     absolute = os.path.normpath(os.path.join(cwd, os.fspath(path)))
+    if os.sep == "/" and absolute.startswith(cwd.rstrip("/") + "/"):
+        return absolute[len(cwd.rstrip("/")) + 1:]  # the common case, without relpath's work
     if _is_within(absolute, cwd):
         shown = os.path.relpath(absolute, cwd)
     else:
@@ -453,9 +455,11 @@ class _Walker:
         ignores = _ancestor_ignores(os.path.dirname(root), self.project_root) if settings.respect_gitignore else []
         # (dev, inode) of directories entered: a bind mount or a root given twice cannot loop us
         visited: set[tuple[int, int]] = set()
-        stack: list[tuple[str, list[IgnoreFile]]] = [(root, ignores)]
+        # each folder with its real path: the walk descends into folders, never into links to
+        # them, so a file's real path is its folder's plus its name (no realpath() per file)
+        stack: list[tuple[str, list[IgnoreFile], str]] = [(root, ignores, real_root)]
         while stack:
-            directory, ignores = stack.pop()
+            directory, ignores, real_dir = stack.pop()
             try:
                 st = os.stat(directory)
                 key = (st.st_dev, st.st_ino)
@@ -476,13 +480,13 @@ class _Walker:
             for entry in entries:
                 kind = self.classify(entry, ignores)
                 if kind == "dir":
-                    subdirs.append(entry.path)
+                    subdirs.append(entry)
                 elif kind == "file":
-                    self.add(entry.path, os.path.realpath(entry.path))
+                    self.add(entry.path, os.path.join(real_dir, entry.name))
                 elif kind == "link":
                     self.consider_link(entry.path, real_root, ignores)
             # LIFO stack: push in reverse so siblings are visited in name order
-            stack.extend((d, ignores) for d in reversed(subdirs))
+            stack.extend((d.path, ignores, os.path.join(real_dir, d.name)) for d in reversed(subdirs))
 
     def classify(self, entry: os.DirEntry[str], ignores: Sequence[IgnoreFile]) -> str | None:
         """``"dir"`` to descend, ``"file"`` to check, ``"link"`` to decide later, else ``None``."""
