@@ -135,3 +135,10 @@ def test_replay_can_be_turned_off_alone(project: Path) -> None:
     first = check(project, env=off)
     assert check(project, env=off) == (*first[:3], False)
     assert list((project / ".loopsafe_cache").rglob("*.pickle"))  # the rest of the cache still works
+
+
+def test_only_the_most_recent_records_are_kept(project: Path) -> None:
+    for i in range(replay._KEEP + 3):
+        check(project, env={"SOME_CI_RUN_ID": str(i)})
+    assert len(list((project / ".loopsafe_cache" / "replay").iterdir())) == replay._KEEP
+    assert check(project, env={"SOME_CI_RUN_ID": str(replay._KEEP + 2)})[3]  # the newest is still there

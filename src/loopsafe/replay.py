@@ -40,6 +40,7 @@ from loopsafe import __version__
 _RACY_NS = 2_000_000_000
 _FORMAT = 1
 _DIR = "replay"
+_KEEP = 16
 #: environment variables that change between otherwise identical runs and not the output
 _VOLATILE_ENV = frozenset({"OLDPWD", "_", "SHLVL"})
 
@@ -193,8 +194,21 @@ class Recorder:
             with open(tmp, "wb") as f:
                 marshal.dump(record, f)
             os.replace(tmp, os.path.join(folder, self.key))
+            _prune(folder)
         except (OSError, ValueError):
             pass  # a read-only cache makes runs slower, not wrong
+
+
+def _prune(folder: str) -> None:
+    """Keep the most recent records: each command line, environment and terminal has its own
+    (a CI job's changing environment would otherwise add one per run)."""
+    with os.scandir(folder) as it:
+        records = [(entry.stat().st_mtime_ns, entry.path) for entry in it if not entry.name.startswith(".")]
+    for _mtime, path in sorted(records, reverse=True)[_KEEP:]:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 _RECORDER: Recorder | None = None
