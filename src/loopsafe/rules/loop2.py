@@ -6,6 +6,7 @@ from typing import Iterator
 from loopsafe import catalogue as cat
 from loopsafe import ir
 from loopsafe import lifecycle as lc
+from loopsafe.flow import FunctionFacts, facts_of
 from loopsafe.pins import fastapi_case
 from loopsafe.rules.base import Emit, Rule
 from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VKind, VMethod, _Func, _Scope
@@ -342,19 +343,23 @@ class DependencyReturnsSession(Rule):
         for path, mod in model.by_path.items():
             if not _focused(model, path):
                 continue
+            # the facts of each function: one scope, and the values other rules already asked
+            by_function: dict[str, FunctionFacts] = {}
             for site in mod.ir.sites:
                 call = site.expr
                 if site.kind != ir.CALL or type(call) is not ir.Call:
                     continue
                 if not (type(call.func) in (ir.Name, ir.Attr)):
                     continue
-                fn = mod.funcs.get(site.function) if site.function else None
-                scope = _Scope(mod, fn)
-                func = model.eval(call.func, scope)
+                facts = by_function.get(site.function)
+                if facts is None:
+                    fn = mod.funcs.get(site.function) if site.function else None
+                    facts = by_function[site.function] = facts_of(model, mod, fn)
+                func = facts.eval(call.func)
                 if not (isinstance(func, VExt) and func.qualname in cat.DEPENDS):
                     continue
                 target = call.args[0] if call.args else dict(call.kwargs).get("dependency")
-                dep = model.eval(target, scope) if target is not None else None
+                dep = facts.eval(target) if target is not None else None
                 if isinstance(dep, VKind) and dep.kind in lc.FACTORY_KINDS:
                     k = cat.kind(dep.kind)
                     yield Emit(path, (path, site.id),

@@ -278,8 +278,13 @@ _MAX_CHAIN = 2
 
 def _loop_effects(model: ProjectModel, effects: _Effects) -> Iterator[tuple[_Func, ir.Site, ir.Loop, dict]]:
     """Sites that run once per item of a loop over data, with that loop and what they run."""
+    tests: dict[str, bool] = {}
     for fn in model.functions():
-        if _is_test_module(fn.module.ir.path):
+        path = fn.module.ir.path
+        is_test = tests.get(path)
+        if is_test is None:
+            is_test = tests[path] = _is_test_module(path)
+        if is_test:
             continue  # test code: its loops build fixtures, performance is not the point
         sites = fn.module.ir.sites
         loops: _Loops | None = None
@@ -310,6 +315,17 @@ def _helper_text(chain: tuple) -> str:
 
 
 _EFFECTS: "weakref.WeakKeyDictionary[ProjectModel, _Effects]" = weakref.WeakKeyDictionary()
+_LOOP_EFFECTS: weakref.WeakKeyDictionary[ProjectModel, tuple] = weakref.WeakKeyDictionary()
+
+
+def _loop_effects_of(model: ProjectModel) -> list[tuple[_Func, ir.Site, ir.Loop, dict]]:
+    """`_loop_effects` once per model and focus: LOOP401 and LOOP402 read the same list (a second
+    walk would find the same, every answer below it being memoised)."""
+    focus = frozenset(model.focus) if model.focus is not None else None
+    got = _LOOP_EFFECTS.get(model)
+    if got is None or got[0] != focus:
+        got = _LOOP_EFFECTS[model] = (focus, list(_loop_effects(model, _effects_for(model))))
+    return got[1]
 
 
 def _effects_for(model: ProjectModel) -> _Effects:
@@ -392,7 +408,7 @@ class QueryInLoop(Rule):
     fix_title = "Query all items at once (`WHERE id IN (...)`, eager loading) or batch the writes"
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
-        for fn, site, loop, found in _loop_effects(model, _effects_for(model)):
+        for fn, site, loop, found in _loop_effects_of(model):
             if QUERY not in found:
                 continue
             chain = found[QUERY]
@@ -452,7 +468,7 @@ class CommitInLoop(Rule):
     fix_title = "Commit once after the loop (one transaction), or commit in batches on purpose"
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
-        for fn, site, loop, found in _loop_effects(model, _effects_for(model)):
+        for fn, site, loop, found in _loop_effects_of(model):
             if found.get(COMMIT) != () or site.guarded:
                 continue  # a helper that commits owns its transaction: a design choice, not reported
             path = fn.module.ir.path
