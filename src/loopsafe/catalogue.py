@@ -45,6 +45,9 @@ class Method:
     arg_returns: Mapping[str, str] | None = None
     #: on async kinds: "" (a plain method), MUST_AWAIT or AWAIT_OR_ENTER
     awaits: str = ""
+    #: a plain method of an async object whose result cannot be awaited (None, a bool, a sync
+    #: object): `await obj.method()` raises TypeError (LOOP305)
+    not_awaitable: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +107,11 @@ def _m(effect: str = NONE, returns: str | None = None) -> Method:
 def _aw(returns: str | None = None) -> Method:
     """A coroutine (or awaitable) method of an async object: must be awaited."""
     return Method(NONE, returns, awaits=MUST_AWAIT)
+
+
+def _sync() -> Method:
+    """A plain method of an async object returning what cannot be awaited (None, a bool)."""
+    return Method(NONE, None, not_awaitable=True)
 
 
 def _acm(returns: str | None = None) -> Method:
@@ -220,8 +228,12 @@ _ASYNC_SESSION_METHODS = _methods(
     ("scalar get get_one refresh merge delete flush commit rollback close aclose reset invalidate connection "
      "run_sync merge_all delete_all close_all", _aw()),
     ("remove", _aw()),  # async_scoped_session.remove() is a coroutine, unlike scoped_session.remove()
-    ("add add_all expunge expunge_all expire expire_all is_modified begin begin_nested in_transaction "
-     "in_nested_transaction get_transaction get_nested_transaction get_bind identity_key object_session "
+    # None or a bool (db-apis.md §1.8 "sync-ok"; SQLAlchemy's signatures): awaiting them is a TypeError
+    ("add add_all expunge expunge_all expire expire_all is_modified in_transaction in_nested_transaction",
+     _sync()),
+    # begin()/begin_nested() give an AsyncSessionTransaction (awaitable and an async context
+    # manager); get_transaction() one or None; get_bind() a sync Engine/Connection
+    ("begin begin_nested get_transaction get_nested_transaction get_bind identity_key object_session "
      "configure", _m()),
 )
 _kind(Kind("sqlalchemy.AsyncSession", "SQLAlchemy AsyncSession", is_async=True, methods=_ASYNC_SESSION_METHODS))
@@ -233,15 +245,16 @@ _kind(Kind("sqlalchemy.AsyncEngine", "SQLAlchemy AsyncEngine", is_async=True,
                             ("begin", _m(NONE, "sqlalchemy.AsyncConnection")),
                             ("dispose raw_connection", _aw()),
                             ("execution_options", _m(NONE, "sqlalchemy.AsyncEngine")),
-                            ("get_execution_options update_execution_options clear_compiled_cache", _m()))))
+                            ("get_execution_options", _m()),
+                            ("update_execution_options clear_compiled_cache", _sync()))))
 _kind(Kind("sqlalchemy.AsyncConnection", "SQLAlchemy AsyncConnection", is_async=True,
            methods=_methods(("execute scalars", _aw("sqlalchemy.Result")),
                             ("start close aclose commit rollback exec_driver_sql scalar run_sync invalidate "
                              "get_isolation_level get_raw_connection", _aw()),
                             ("execution_options", _aw("sqlalchemy.AsyncConnection")),
                             ("stream stream_scalars", _acm("sqlalchemy.AsyncResult")),
-                            ("begin begin_nested in_transaction in_nested_transaction get_transaction "
-                             "get_nested_transaction", _m()))))
+                            ("in_transaction in_nested_transaction", _sync()),
+                            ("begin begin_nested get_transaction get_nested_transaction", _m()))))
 _kind(Kind("sqlalchemy.AsyncResult", "SQLAlchemy AsyncResult", is_async=True,
            methods=_methods(("all fetchall fetchmany fetchone first one one_or_none scalar scalar_one "
                              "scalar_one_or_none freeze close", _aw()),

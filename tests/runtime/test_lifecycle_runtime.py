@@ -16,6 +16,9 @@ twin doing the same work right. Each test
 * LOOP301: ``session.commit()`` without ``await``: the endpoint answers 200, the row never
   reaches the file (the dependency's teardown rolls it back), and Python warns "coroutine
   'AsyncSession.commit' was never awaited". The awaited twin stores the row, without warning.
+* LOOP305: ``await session.add(note)``: ``AsyncSession.add`` returns None, so the ``await``
+  raises ``TypeError`` and the commit after it never runs. The twin without ``await`` stores
+  the row.
 * LOOP205: the request's session handed to ``BackgroundTasks.add_task``. The order of the
   dependency's teardown, the response and the task is the one ``loopsafe.pins.fastapi_case``
   predicts for the installed FastAPI, and loopsafe's message names that case. Pool events
@@ -126,6 +129,7 @@ def test_static_findings_are_exactly_the_positives(findings: list[Finding]) -> N
         ("LOOP205", "task_with_request_session"),
         ("LOOP301", "create_note_unawaited"),
         ("LOOP302", "ExpiringSession"),
+        ("LOOP305", "create_note_await_add"),
     ]
 
 
@@ -235,6 +239,23 @@ def test_loop301_unawaited_commit_loses_the_row(notes_db: str, findings: list[Fi
     assert warned == []
     verdict_table[("LOOP301", "await session.commit()")] = (
         "silent", f"{response.status_code}, 1 row in the file, no warning")
+
+
+def test_loop305_awaiting_a_plain_method_raises_type_error(
+    notes_db: str, findings: list[Finding], verdict_table: dict
+) -> None:
+    assert _verdict(findings, "LOOP305", "create_note_await_add")
+    assert not _verdict(findings, "LOOP305", "create_note_add")
+
+    with pytest.raises(TypeError) as raised:
+        _serve(lambda: _post("/notes/await-add"))
+    assert str(raised.value) == "object NoneType can't be used in 'await' expression"
+    assert _notes(notes_db) == []  # the commit after it never ran
+    verdict_table[("LOOP305", "await session.add(note)")] = ("LOOP305", f"TypeError: {raised.value}; 0 rows")
+
+    response = _serve(lambda: _post("/notes/add"))
+    assert response.status_code == 200 and _notes(notes_db) == ["add"]
+    verdict_table[("LOOP305", "session.add(note)")] = ("silent", f"{response.status_code}, 1 row in the file")
 
 
 def _drive_task(url: str) -> dict:

@@ -15,6 +15,7 @@ from loopsafe.rules.loop3 import (
     AsyncDbCallNotAwaited,
     AsyncSessionExpiresOnCommit,
     LazyLoadInAsync,
+    PlainMethodAwaited,
     SyncDriverUrlInAsyncEngine,
 )
 from loopsafe.rules.loop4 import CommitInLoop, EnginePerRequest, QueryInLoop, QueryWithoutTimeout
@@ -25,6 +26,7 @@ ALL_RULES: list[type[Rule]] = sorted(
      SessionNotClosed, DependencyReturnsSession, DependencyCleanupNotInFinally, SharedSession,
      SessionInBackgroundTask, SessionUsedConcurrently,
      AsyncDbCallNotAwaited, AsyncSessionExpiresOnCommit, SyncDriverUrlInAsyncEngine, LazyLoadInAsync,
+     PlainMethodAwaited,
      QueryInLoop, CommitInLoop, EnginePerRequest, QueryWithoutTimeout,
      AsyncClientAppArgument],
     key=lambda r: r.code,

@@ -426,3 +426,75 @@ def _mentions_session_load(mod: _Mod, fn: _Func) -> bool:
                 and call.func.attr in ("get", "get_one", "execute", "scalars", "scalar", "exec"):
             return True
     return False
+
+
+class PlainMethodAwaited(Rule):
+    """
+    ## What it does
+    Reports `await` applied to a plain method of an async database object whose result
+    cannot be awaited: SQLAlchemy's `AsyncSession.add()`, `add_all()`, `expunge()`,
+    `expunge_all()`, `expire()`, `expire_all()`, `is_modified()`, `in_transaction()`,
+    `in_nested_transaction()` (SQLModel's `AsyncSession` included), `AsyncConnection.in_transaction()`,
+    `AsyncEngine.update_execution_options()` and `clear_compiled_cache()`.
+
+    ## Why is this bad?
+    These methods do no I/O: they return `None` or a `bool` straight away. Awaiting the
+    result raises `TypeError: object NoneType can't be used in 'await' expression` (or
+    `... bool ...`), so the request fails with a 500 and nothing after the `await` runs:
+    `await session.add(item)` followed by `await session.commit()` never commits. It is the
+    mirror image of LOOP301 and comes from the same guess that everything on an
+    `AsyncSession` is a coroutine.
+
+    ## Example
+    ```python
+    @router.post("/items")
+    async def create_item(item: ItemIn, session: AsyncSession = Depends(get_session)):
+        row = Item(**item.model_dump())
+        await session.add(row)
+        await session.commit()
+        return row
+    ```
+
+    ## Use instead
+    ```python
+    @router.post("/items")
+    async def create_item(item: ItemIn, session: AsyncSession = Depends(get_session)):
+        row = Item(**item.model_dump())
+        session.add(row)
+        await session.commit()
+        return row
+    ```
+    `begin()` and `begin_nested()` are plain methods too, but they return an
+    `AsyncSessionTransaction`, which may be awaited (`tx = await session.begin()`) or
+    entered (`async with session.begin():`): they are not reported.
+
+    ## Known limitations
+    Only objects whose kind is known (annotations, constructors, factories, `Depends`) are
+    checked, and only the methods listed above, whose return values SQLAlchemy documents.
+    Plain methods of other async libraries (asyncpg's `conn.transaction()`, redis'
+    `pipeline()`, which is awaitable) are not checked.
+
+    ## References
+    - [SQLAlchemy: AsyncSession](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html#sqlalchemy.ext.asyncio.AsyncSession)
+    - [Python: the await expression](https://docs.python.org/3/reference/expressions.html#await)
+    """
+
+    code = "LOOP305"
+    name = "plain-method-awaited"
+    summary = "`await` on a plain method of an async DB object (TypeError)"
+    fix_title = "Drop the `await`: the method is synchronous and does no I/O"
+
+    def check(self, model: ProjectModel) -> Iterator[Emit]:
+        for facts, site, call in calls(model):
+            if not site.awaited:
+                continue
+            found = facts.method_of(call)
+            if found is None:
+                continue
+            k, name, m = found
+            if k.is_async and m.not_awaitable:
+                mod, fn = facts.mod, facts.fn
+                yield Emit(mod.ir.path, (mod.ir.path, site.id),
+                           f"`await {{code}}` {_where(fn)} raises TypeError: `{name}()` of a {k.label} "
+                           "is a plain method, it returns no awaitable",
+                           function=fn.ir.qualname if fn else "")

@@ -61,6 +61,24 @@ async def create_note_awaited(session: AsyncSession = Depends(get_session)):
     return {"saved": True}
 
 
+# --------------------------------------------------------------------------- LOOP305
+
+
+@router.post("/notes/await-add")
+async def create_note_await_add(session: AsyncSession = Depends(get_session)):
+    """`AsyncSession.add` is a plain method returning None: awaiting it raises TypeError."""
+    await session.add(Note(text="await-add"))
+    await session.commit()
+    return {"saved": True}
+
+
+@router.post("/notes/add")
+async def create_note_add(session: AsyncSession = Depends(get_session)):
+    session.add(Note(text="add"))
+    await session.commit()
+    return {"saved": True}
+
+
 # --------------------------------------------------------------------------- LOOP205
 
 
