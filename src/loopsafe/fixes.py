@@ -464,6 +464,20 @@ def _async_driver(ctx: FixContext) -> Fix | None:
                (replace(ctx.source, at, at + len(scheme), new),))
 
 
+_AWAIT_BEFORE = re.compile(r"(?<![\w.])await[ \t]+$")
+
+
+@fixer("LOOP305")
+def _drop_await(ctx: FixContext) -> Fix | None:
+    """`await session.add(x)` -> `session.add(x)`: the keyword must sit right before the call."""
+    head = ctx.source.body[max(0, ctx.start - 100):ctx.start]
+    m = _AWAIT_BEFORE.search(head)
+    if m is None:
+        return None
+    at = ctx.start - (len(head) - m.start())
+    return Fix(SAFE, "Drop the `await`", (replace(ctx.source, at, ctx.start, ""),))
+
+
 def _close_awaits(kind: str) -> bool | None:
     """Whether `close()` of this catalogue kind must be awaited; None for an unknown kind."""
     k = cat.kind(kind) if kind else None

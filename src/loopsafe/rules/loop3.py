@@ -468,6 +468,11 @@ class PlainMethodAwaited(Rule):
     `AsyncSessionTransaction`, which may be awaited (`tx = await session.begin()`) or
     entered (`async with session.begin():`): they are not reported.
 
+    ## Fix safety
+    The fix removes the `await` keyword in front of the call (only when it is on the same
+    line, followed by spaces). It is safe: the awaited expression could only raise, and
+    without the `await` the method does what the code meant.
+
     ## Known limitations
     Only objects whose kind is known (annotations, constructors, factories, `Depends`) are
     checked, and only the methods listed above, whose return values SQLAlchemy documents.
