@@ -197,6 +197,8 @@ class ProjectModel:
         self._ops_stack: list = []
         self._ops_pending: dict = {}
         self._direct_memo: dict = {}
+        self._mro_memo: dict = {}
+        self._class_kinds: dict = {}
         self._incomplete = False
         self._extra_entries: dict[str, cat.Entry] = {}
         for q in self.options.session_factories:
@@ -536,6 +538,19 @@ class ProjectModel:
         return (mod, cls) if cls is not None else None
 
     def mro(self, module: str, qualname: str, depth: int = 0) -> Iterator[tuple[_Mod, ir.ClassIR]]:
+        """The class and its project bases, depth first (lazily: callers stop at a hit)."""
+        if depth == 0:
+            key = (module, qualname)
+            got = self._mro_memo.get(key)
+            if got is None:
+                got = self._settled_mro(module, qualname, 0)
+                if got is not None:
+                    self._mro_memo[key] = got
+            if got is not None:
+                return iter(got)
+        return self._mro_walk(module, qualname, depth)
+
+    def _mro_walk(self, module: str, qualname: str, depth: int) -> Iterator[tuple[_Mod, ir.ClassIR]]:
         found = self._class(module, qualname)
         if found is None or depth > _MAX_DEPTH:
             return
@@ -545,10 +560,53 @@ class ProjectModel:
         for base in cls.bases:
             value = self.eval(base, scope)
             if isinstance(value, VClass) and (value.module, value.qualname) != (module, qualname):
-                yield from self.mro(value.module, value.qualname, depth + 1)
+                yield from self._mro_walk(value.module, value.qualname, depth + 1)
+
+    def _settled_mro(self, module: str, qualname: str, depth: int) -> list | None:
+        """What `_mro_walk` yields, from memoised values only; None while a base is not memoised.
+
+        The walk is asked ~30k times on frigate, mostly for the same classes. Its list can
+        be kept once every base it evaluates is memoised: walking it again would only read
+        the memo (no evaluation, hence no cycle guard hit), and memoised values do not change.
+        """
+        found = self._class(module, qualname)
+        if found is None or depth > _MAX_DEPTH:
+            return []
+        out = [found]
+        mod, cls = found
+        scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
+        memo = self._eval_memo
+        for base in cls.bases:
+            if base is None:
+                continue
+            value = memo.get((id(base), scope.key), _UNSET)
+            if value is _UNSET:
+                return None
+            if isinstance(value, VClass) and (value.module, value.qualname) != (module, qualname):
+                rest = self._settled_mro(value.module, value.qualname, depth + 1)
+                if rest is None:
+                    return None
+                out.extend(rest)
+        return out
 
     def class_kind(self, module: str, qualname: str) -> str | None:
         """The catalogue kind a project class inherits (peewee/Django models), if any."""
+        key = (module, qualname)
+        if key in self._class_kinds:
+            return self._class_kinds[key]
+        # a settled mro means every base read below is memoised: the answer cannot change
+        settled = key in self._mro_memo
+        if not settled:
+            got = self._settled_mro(module, qualname, 0)
+            if got is not None:
+                self._mro_memo[key] = got
+                settled = True
+        out = self._class_kind(module, qualname)
+        if settled:
+            self._class_kinds[key] = out
+        return out
+
+    def _class_kind(self, module: str, qualname: str) -> str | None:
         for mod, cls in self.mro(module, qualname):
             scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
             for base in cls.bases:
@@ -849,19 +907,17 @@ class ProjectModel:
             self._ops_pending.clear()
         return ops
 
-    def direct_ops(self, fn: _Func, env: tuple = ()) -> dict[int, Op]:
+    def direct_ops(self, fn: _Func, env: tuple = ()) -> "DirectOps":
         """The operations of `site_ops(fn, env)` that are not calls into project helpers, by site id.
 
         Cheaper than `site_ops` when it is not memoised yet: the helpers are not followed (a
-        via-op needs the helper's whole analysis, with the arguments bound, to exist).
+        via-op needs the helper's whole analysis, with the arguments bound, to exist), and
+        each site is looked at when asked (the loop rules ask about the sites in loops).
         """
         key = (fn.module.ir.path, fn.ir.qualname, env)
         got = self._direct_memo.get(key)
         if got is None:
-            ops = self._ops_memo.get(key)
-            if ops is None:
-                ops = self._compute_ops(fn, env, 0, helpers=False)
-            got = self._direct_memo[key] = {op.site[1]: op for op in ops if not op.is_via}
+            got = self._direct_memo[key] = DirectOps(self, fn, env, self._ops_memo.get(key))
         return got
 
     def _compute_ops(self, fn: _Func, env: tuple, depth: int, helpers: bool = True) -> Iterator[Op]:
@@ -1158,6 +1214,36 @@ class ProjectModel:
     def is_entry_point(self, fn: _Func) -> bool:
         key = (fn.module.ir.path, fn.ir.qualname)
         return key in self.routes() or key in self.dependencies()
+
+
+class DirectOps:
+    """`ProjectModel.direct_ops`: a site id -> its direct operation (None: none), computed on demand."""
+
+    __slots__ = ("model", "fn", "scope", "own", "known")
+
+    def __init__(self, model: ProjectModel, fn: _Func, env: tuple, ops: tuple | None) -> None:
+        self.model = model
+        self.fn = fn
+        self.scope = _Scope(fn.module, fn, env)
+        self.own = frozenset(fn.ir.sites)
+        #: site id -> Op or None; all of them when site_ops had them memoised
+        self.known: dict[int, Op | None] = {}
+        if ops is not None:
+            self.own = frozenset()
+            self.known = {op.site[1]: op for op in ops if not op.is_via}
+
+    def get(self, sid: int) -> Op | None:
+        known = self.known
+        if sid in known:
+            return known[sid]
+        op = None
+        if sid in self.own:  # only the function's own sites have operations (not a lambda's in it)
+            fn = self.fn
+            op = self.model._site_op(fn.module.ir.sites[sid], self.scope, fn.module.ir.path, 0, False)
+            if op is not None and op.is_via:
+                op = None
+        known[sid] = op
+        return op
 
 
 def _route_label(dec: ir.Expr) -> str:
