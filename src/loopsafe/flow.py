@@ -222,8 +222,10 @@ class FunctionFacts:
         # the model's memo; only values the model memoised are kept (the others may change)
         value = self._values.get(id(expr), _UNSET)
         if value is _UNSET:
-            value = self.model.eval(expr, self.scope)
-            if expr is not None and self.model.memoised(expr, self.scope):
+            if expr is None:
+                return None
+            value, settled = self.model.eval_settled(expr, self.scope)
+            if settled:
                 self._values[id(expr)] = value
         return value
 

@@ -226,6 +226,9 @@ class Fate:
     unknown: bool = False  # bound to something else too: no conclusion
 
 
+_UNSET = object()
+
+
 class Lifecycles:
     """Session-object tracking over a ProjectModel (one per model, memoised)."""
 
@@ -277,8 +280,9 @@ class Lifecycles:
     def creation(self, call: ir.Call, scope: _Scope, depth: int = 0) -> Creation | None:
         """Does this call create a session/connection its caller must close?"""
         key = (id(call), scope.key)
-        if key in self._creation:
-            return self._creation[key]
+        got = self._creation.get(key, _UNSET)  # one lookup: most calls are hits
+        if got is not _UNSET:
+            return got
         self._creation[key] = None
         out = self._creation_uncached(call, scope, depth)
         self._creation[key] = out

@@ -363,10 +363,11 @@ class ProjectModel:
             self._in_progress.discard(guard)
 
     def lookup(self, name: str, scope: _Scope, pos: int = -1) -> Value:
-        if name.startswith("<import>"):
-            return self.resolve_qualified(name[len("<import>"):], scope.mod.ir.name)
-        if name.startswith("<class>"):
-            return VClass(scope.mod.ir.path, name[len("<class>"):])
+        if name[:1] == "<":  # the summaries' markers (plain names are identifiers)
+            if name.startswith("<import>"):
+                return self.resolve_qualified(name[len("<import>"):], scope.mod.ir.name)
+            if name.startswith("<class>"):
+                return VClass(scope.mod.ir.path, name[len("<class>"):])
         fn = scope.fn
         while fn is not None:
             inner = fn is scope.fn
@@ -389,10 +390,8 @@ class ProjectModel:
                     # wins; in loops a later binding may reach, so it is the fallback
                     # (`x = None` placeholders are skipped; only when nothing precedes the
                     # use, as in a loop, may a later binding reach it)
-                    before = [e for o, e in pairs if (pos < 0 or o < pos) and not _is_none(e)]
-                    if before:
-                        exprs = before[:1]
-                    else:
+                    exprs = next(([e] for o, e in pairs if (pos < 0 or o < pos) and not _is_none(e)), None)
+                    if exprs is None:
                         exprs = [e for o, e in pairs if o >= pos and not _is_none(e)]
                     guard = (name, pos)
                 else:
@@ -422,9 +421,14 @@ class ProjectModel:
             memo[key] = value
         return value
 
-    def memoised(self, expr: ir.Expr, scope: _Scope) -> bool:
-        """Is the value of `expr` in `scope` settled (memoised), so that a caller may keep it?"""
-        return (id(expr), scope.key) in self._eval_memo
+    def eval_settled(self, expr: ir.Expr, scope: _Scope) -> tuple[Value, bool]:
+        """`eval`, and whether the value is settled (memoised), so that a caller may keep it."""
+        key = (id(expr), scope.key)
+        value = self._eval_memo.get(key, _UNSET)
+        if value is not _UNSET:
+            return value, True
+        value = self.eval(expr, scope)
+        return value, key in self._eval_memo
 
     def _eval(self, expr: ir.Expr, scope: _Scope) -> Value:
         t = type(expr)
@@ -907,7 +911,7 @@ class ProjectModel:
             self._ops_pending.clear()
         return ops
 
-    def direct_ops(self, fn: _Func, env: tuple = ()) -> "DirectOps":
+    def direct_ops(self, fn: _Func, env: tuple = ()) -> DirectOps:
         """The operations of `site_ops(fn, env)` that are not calls into project helpers, by site id.
 
         Cheaper than `site_ops` when it is not memoised yet: the helpers are not followed (a
@@ -1219,7 +1223,7 @@ class ProjectModel:
 class DirectOps:
     """`ProjectModel.direct_ops`: a site id -> its direct operation (None: none), computed on demand."""
 
-    __slots__ = ("model", "fn", "scope", "own", "known")
+    __slots__ = ("fn", "known", "model", "own", "scope")
 
     def __init__(self, model: ProjectModel, fn: _Func, env: tuple, ops: tuple | None) -> None:
         self.model = model
