@@ -25,6 +25,7 @@ ATTR, CALLED, ARG, AWAIT, SUB, ITEM, ALT, ENTER, ITER, STORED, RETURN, YIELD, AS
 
 _SITE_ROLES = {ir.ITER: ITER, ir.WITH: ENTER, ir.RETURN: RETURN, ir.YIELD: YIELD, ir.CALL: ROOT, ir.SUB: ROOT,
                ir.STORE: ROOT}
+_UNSET = object()  # "not cached" (None is a value)
 
 
 def children(expr: ir.Expr) -> Iterator[tuple[ir.Expr, str]]:
@@ -253,10 +254,9 @@ class FunctionFacts:
 # --- loops ----------------------------------------------------------------------------------
 
 
-_UNSET = object()
 #: per model: (path, qualname or None) -> FunctionFacts; and the list of its call sites
 _FACTS: weakref.WeakKeyDictionary[ProjectModel, dict] = weakref.WeakKeyDictionary()
-_CALLS: weakref.WeakKeyDictionary[ProjectModel, list] = weakref.WeakKeyDictionary()
+_CALLS: weakref.WeakKeyDictionary[ProjectModel, tuple] = weakref.WeakKeyDictionary()
 
 
 def facts_of(model: ProjectModel, mod: _Mod, fn: _Func | None) -> FunctionFacts:
@@ -278,9 +278,9 @@ def calls(model: ProjectModel, everywhere: bool = False) -> Iterator[tuple[Funct
 
     The list of all call sites is made once per model (four rules walk it); the focus, which
     may change between runs, is applied as it is walked."""
-    index = _CALLS.get(model)
-    if index is None:
-        index = _CALLS[model] = []
+    got = _CALLS.get(model)
+    if got is None:
+        index: list[tuple[str, FunctionFacts, ir.Site, ir.Call]] = []
         for path, mod in model.by_path.items():
             sites = mod.ir.sites
             units = [(None, [s.id for s in sites if not s.function])]
@@ -293,9 +293,14 @@ def calls(model: ProjectModel, everywhere: bool = False) -> Iterator[tuple[Funct
                         if facts is None:
                             facts = facts_of(model, mod, fn)
                         index.append((path, facts, site, site.expr))
+        got = _CALLS[model] = (index, [(facts, site, call) for _path, facts, site, call in index])
+    index, every = got
     focus = None if everywhere else model.focus
+    if focus is None:
+        yield from every
+        return
     for path, facts, site, call in index:
-        if focus is None or path in focus:
+        if path in focus:
             yield facts, site, call
 
 

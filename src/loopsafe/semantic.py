@@ -199,6 +199,7 @@ class ProjectModel:
         self._direct_memo: dict = {}
         self._mro_memo: dict = {}
         self._class_kinds: dict = {}
+        self._class_attrs: dict = {}
         self._incomplete = False
         self._extra_entries: dict[str, cat.Entry] = {}
         for q in self.options.session_factories:
@@ -630,7 +631,12 @@ class ProjectModel:
 
     def class_attr(self, module: str, qualname: str, name: str) -> Value:
         for mod, cls in self.mro(module, qualname):
-            exprs = [v for n, v in cls.attrs if n == name]
+            by_name = self._class_attrs.get((mod.ir.path, cls.qualname))
+            if by_name is None:  # the class body's bindings by name, in order (built once)
+                by_name = self._class_attrs[(mod.ir.path, cls.qualname)] = {}
+                for n, v in cls.attrs:
+                    by_name.setdefault(n, []).append(v)
+            exprs = by_name.get(name)
             if exprs:
                 scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
                 return self._first(scope, exprs, ("cls", cls.qualname, name))
