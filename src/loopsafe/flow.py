@@ -11,7 +11,6 @@ questions.
 """
 from __future__ import annotations
 
-import weakref
 from typing import Iterator
 
 from loopsafe import catalogue as cat
@@ -254,17 +253,12 @@ class FunctionFacts:
 # --- loops ----------------------------------------------------------------------------------
 
 
-#: per model: (path, qualname or None) -> FunctionFacts; and the list of its call sites
-_FACTS: weakref.WeakKeyDictionary[ProjectModel, dict] = weakref.WeakKeyDictionary()
-_CALLS: weakref.WeakKeyDictionary[ProjectModel, tuple] = weakref.WeakKeyDictionary()
-
-
 def facts_of(model: ProjectModel, mod: _Mod, fn: _Func | None) -> FunctionFacts:
     """The FunctionFacts of a function (or of a module's top level), one per model: the rules
     share it, and with it its index and the values it has evaluated (it only caches)."""
-    memo = _FACTS.get(model)
+    memo = model.shared.get("flow.facts")  # (path, qualname or None) -> FunctionFacts
     if memo is None:
-        memo = _FACTS[model] = {}
+        memo = model.shared["flow.facts"] = {}
     key = (mod.ir.path, fn.ir.qualname if fn is not None else None)
     facts = memo.get(key)
     if facts is None:
@@ -278,7 +272,7 @@ def calls(model: ProjectModel, everywhere: bool = False) -> Iterator[tuple[Funct
 
     The list of all call sites is made once per model (four rules walk it); the focus, which
     may change between runs, is applied as it is walked."""
-    got = _CALLS.get(model)
+    got = model.shared.get("flow.calls")
     if got is None:
         index: list[tuple[str, FunctionFacts, ir.Site, ir.Call]] = []
         for path, mod in model.by_path.items():
@@ -293,7 +287,7 @@ def calls(model: ProjectModel, everywhere: bool = False) -> Iterator[tuple[Funct
                         if facts is None:
                             facts = facts_of(model, mod, fn)
                         index.append((path, facts, site, site.expr))
-        got = _CALLS[model] = (index, [(facts, site, call) for _path, facts, site, call in index])
+        got = model.shared["flow.calls"] = (index, [(facts, site, call) for _path, facts, site, call in index])
     index, every = got
     focus = None if everywhere else model.focus
     if focus is None:

@@ -200,6 +200,8 @@ class ProjectModel:
         self._mro_memo: dict = {}
         self._class_kinds: dict = {}
         self._class_attrs: dict = {}
+        #: the caches the layers above keep for this model (flow, the rules): they go with it
+        self.shared: dict = {}
         self._incomplete = False
         self._extra_entries: dict[str, cat.Entry] = {}
         for q in self.options.session_factories:

@@ -1,7 +1,6 @@
 """LOOP4xx: query performance."""
 from __future__ import annotations
 
-import weakref
 from typing import Iterator
 
 from loopsafe import catalogue as cat
@@ -314,25 +313,22 @@ def _helper_text(chain: tuple) -> str:
     return f" (through `{chain[0][1].rpartition('.')[2]}`: {{chain}})" if chain else ""
 
 
-_EFFECTS: "weakref.WeakKeyDictionary[ProjectModel, _Effects]" = weakref.WeakKeyDictionary()
-_LOOP_EFFECTS: weakref.WeakKeyDictionary[ProjectModel, tuple] = weakref.WeakKeyDictionary()
-
-
 def _loop_effects_of(model: ProjectModel) -> list[tuple[_Func, ir.Site, ir.Loop, dict]]:
     """`_loop_effects` once per model and focus: LOOP401 and LOOP402 read the same list (a second
     walk would find the same, every answer below it being memoised)."""
     focus = frozenset(model.focus) if model.focus is not None else None
-    got = _LOOP_EFFECTS.get(model)
+    got = model.shared.get("loop4.loop_effects")
     if got is None or got[0] != focus:
-        got = _LOOP_EFFECTS[model] = (focus, list(_loop_effects(model, _effects_for(model))))
+        got = model.shared["loop4.loop_effects"] = (focus, list(_loop_effects(model, _effects_for(model))))
     return got[1]
 
 
 def _effects_for(model: ProjectModel) -> _Effects:
-    """One effects memo per model, shared by LOOP401 and LOOP402."""
-    effects = _EFFECTS.get(model)
+    """One effects memo per model, shared by LOOP401 and LOOP402 (kept on the model: in a
+    module-level WeakKeyDictionary, the memo's own reference to its model kept it alive)."""
+    effects = model.shared.get("loop4.effects")
     if effects is None:
-        effects = _EFFECTS[model] = _Effects(model)
+        effects = model.shared["loop4.effects"] = _Effects(model)
     return effects
 
 
