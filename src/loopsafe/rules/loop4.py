@@ -10,7 +10,7 @@ from loopsafe.flow import (
     url_texts, walk,
 )
 from loopsafe.rules.base import Emit, Rule
-from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Mod, _Scope
 
 QUERY, COMMIT = "query", "commit"
 _MAX_DEPTH = 8
@@ -121,6 +121,11 @@ def _is_test_module(path: str) -> bool:
     name = parts[-1]
     return (name == "conftest.py" or name.startswith("test_") or name.endswith("_test.py")
             or any(p in ("tests", "test") for p in parts[:-1]))
+
+
+def _is_migration(mod: _Mod) -> bool:
+    """An Alembic script (`env.py`, a revision): its engine runs DDL, not requests."""
+    return any(q == "alembic" or q.startswith("alembic.") for _, q in mod.ir.imports)
 
 
 class _Loops:
@@ -685,8 +690,9 @@ class QueryWithoutTimeout(Rule):
     setting: no `pool_timeout`, no `connect_args` (where drivers take `statement_timeout`,
     `command_timeout`, `options="-c statement_timeout=..."`, `timeout`), no
     `execution_options`, no `timeout` in a literal URL, and no connection event hook on the
-    engine that could set one. SQLite engines and test code (`conftest.py`, `test_*.py`,
-    files under `tests/`) are not reported. Off by default: enable it with
+    engine that could set one. SQLite engines, test code (`conftest.py`, `test_*.py`,
+    files under `tests/`) and Alembic migration scripts (modules importing `alembic`: a
+    timeout there would cut long DDL short) are not reported. Off by default: enable it with
     `--select LOOP404` (or `extend-select`).
 
     ## Why is this bad?
@@ -730,7 +736,7 @@ class QueryWithoutTimeout(Rule):
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         hooked = _event_targets(model)
         for facts, site, call in calls(model):
-            if _is_test_module(facts.mod.ir.path):
+            if _is_test_module(facts.mod.ir.path) or _is_migration(facts.mod):
                 continue
             if type(call.func) is not ir.Name and type(call.func) is not ir.Attr:
                 continue
