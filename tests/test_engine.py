@@ -163,3 +163,13 @@ def test_findings_without_fixes_are_the_same_findings(tmp_path: Path) -> None:
     assert any(f.fix is not None for f in full.findings)  # else this test proves nothing
     assert all(f.fix is None for f in bare.findings)  # not served from the cache entry with fixes
     assert [dataclasses.replace(f, fix=None) for f in full.findings] == list(bare.findings)
+
+
+def test_startup_code_is_reported_with_a_note_that_no_request_waits() -> None:
+    """fastapi-execution-model.md §6: lifespan and startup/shutdown code runs on the loop, but
+    before requests are served or after they end; the message says so, a route's does not."""
+    path = Path(__file__).resolve().parents[1] / "fixtures" / "loop101" / "startup_code.py"
+    report = engine.check_source(path.read_text(), str(path), Options(select=("LOOP1",)))
+    noted = {f.function for f in report.findings if "startup/shutdown code" in f.message}
+    assert noted == {"lifespan", "warm_up", "close_pool"}
+    assert {f.function for f in report.findings} == noted | {"health"}

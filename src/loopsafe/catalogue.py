@@ -789,6 +789,18 @@ NEWTYPES = frozenset({"typing.NewType", "typing_extensions.NewType"})
 OPTIONAL_WRAPPERS = frozenset({
     "typing.Optional", "typing.Union", "typing_extensions.Optional",
 })
+#: bases that make a class a SQLAlchemy mapped class (besides `__tablename__` in its body)
+DECLARATIVE_BASES = frozenset({
+    "sqlalchemy.orm.DeclarativeBase", "sqlalchemy.orm.DeclarativeBaseNoMeta",
+    "sqlalchemy.orm.decl_api.DeclarativeBase", "sqlalchemy.orm.decl_api.DeclarativeBaseNoMeta",
+})
+CALLABLE_TYPES = frozenset({"typing.Callable", "collections.abc.Callable"})
+#: what an annotation `Callable[..., X]` describes, for the kinds X that factories give:
+#: `Callable[[], Session]` (or `Callable[..., ContextManager[Session]]`) is a sessionmaker
+FACTORY_OF = MappingProxyType({
+    "sqlalchemy.Session": "sqlalchemy.SessionFactory",
+    "sqlalchemy.AsyncSession": "sqlalchemy.AsyncSessionFactory",
+})
 GENERATOR_TYPES = frozenset({
     "typing.Generator", "typing.Iterator", "typing.Iterable", "typing.ContextManager",
     "typing.AsyncGenerator", "typing.AsyncIterator", "typing.AsyncIterable",

@@ -219,6 +219,7 @@ class ProjectModel:
         #: paths whose findings are wanted (flake8 asks one file at a time); None: all
         self.focus: set[str] | None = None
         self._routes: dict | None = None
+        self._startup: set | None = None
         #: the FastAPI version the project pins ("" unknown), for version-dependent messages
         #: (LOOP205); the front end resolves it (configuration, else the project's pins)
         self.fastapi_version: str = self.options.fastapi_version
@@ -662,7 +663,7 @@ class ProjectModel:
     def call_result(self, call: ir.Call, scope: _Scope) -> Value:
         func = self.eval(call.func, scope)
         if func is None:
-            return None
+            return self._orm_query(call, scope)
         if isinstance(func, VExt):
             q = func.qualname
             if q in ("contextlib.contextmanager", "contextlib.asynccontextmanager", "functools.wraps"):
@@ -717,6 +718,31 @@ class ProjectModel:
             return VInst(func.module, func.qualname, env)
         return None
 
+    def _orm_query(self, call: ir.Call, scope: _Scope) -> Value:
+        """`x.query(Model)` on an object of unknown kind, Model a mapped class: only a sync
+        SQLAlchemy Session has `query()` taking one (AsyncSession has none), so it is one's
+        Query. Sessions reach helpers in ways nothing says (a dependency-injection container
+        hands a repository its `session_factory`)."""
+        if type(call.func) is not ir.Attr or call.func.attr != "query" or not call.args:
+            return None
+        model = self.eval(call.args[0], scope)
+        if isinstance(model, VClass) and self.is_mapped_class(model.module, model.qualname):
+            return VKind("sqlalchemy.Query")
+        return None
+
+    def is_mapped_class(self, module: str, qualname: str) -> bool:
+        """A SQLAlchemy declarative class: it (or a base) names its `__tablename__`/`__table__`,
+        or derives from `DeclarativeBase`."""
+        for mod, cls in self.mro(module, qualname):
+            if any(name in ("__tablename__", "__table__") for name, _ in cls.attrs):
+                return True
+            scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
+            for base in cls.bases:
+                value = self.eval(base, scope)
+                if isinstance(value, VExt) and value.qualname in cat.DECLARATIVE_BASES:
+                    return True
+        return False
+
     def func(self, ref: VFunc) -> _Func | None:
         mod = self.mods.get(ref.module)
         return mod.funcs.get(ref.qualname) if mod is not None else None
@@ -749,12 +775,15 @@ class ProjectModel:
     def return_value(self, fn: _Func, env: tuple = ()) -> Value:
         scope = _Scope(fn.module, fn, env)
         ann = fn.assigns.get("<return-annotation>")
-        if ann:
-            value = self.annotation_value(ann[0][1], scope)
-            if value is not None:
-                return value
+        claimed = self.annotation_value(ann[0][1], scope) if ann else None
+        if claimed is not None and not (isinstance(claimed, VInst) and not claimed.init_env):
+            return claimed
         exprs = fn.ir.yields if fn.ir.is_generator else fn.ir.returns
-        return self._first(scope, exprs, "<return>")
+        if claimed is None:
+            return self._first(scope, exprs, "<return>")
+        # `-> Repo` names the class only: `return Repo(db)` also says what its __init__ got
+        actual = self._first(scope, exprs, "<return>")
+        return actual if isinstance(actual, VInst) else claimed
 
     def param_value(self, fn: _Func, name: str, scope: _Scope) -> Value:
         """Evidence for a parameter without a caller: self/cls, annotation, Depends default."""
@@ -766,15 +795,16 @@ class ProjectModel:
             if fn.ir.method_type == "class":
                 return VClass(fn.module.ir.path, fn.ir.class_name)
         outer = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
+        # what FastAPI injects wins over what the annotation claims: `repo: Repo =
+        # Depends(get_repo)` is the Repo that get_repo built around the request's session,
+        # which the bare class `Repo` knows nothing of
+        injected = self._annotated_dependency(param.annotation, outer) if param.annotation is not None else None
+        if injected is None and param.default is not None:
+            injected = self.dependency_value(param.default, outer)
+        if injected is not None:
+            return injected
         if param.annotation is not None:
-            value = self.annotation_value(param.annotation, outer)
-            if value is not None:
-                return value
-            dep = self._annotated_dependency(param.annotation, outer)
-            if dep is not None:
-                return dep
-        if param.default is not None:
-            return self.dependency_value(param.default, outer)
+            return self.annotation_value(param.annotation, outer)
         return None
 
     def annotation_value(self, expr: ir.Expr, scope: _Scope, depth: int = 0) -> Value:
@@ -802,6 +832,15 @@ class ProjectModel:
                         value = self.annotation_value(item, scope, depth + 1)
                         if value is not None:
                             return value
+                    return None
+                if q in cat.CALLABLE_TYPES:
+                    # `Callable[[], Session]`: calling it gives a Session, as a sessionmaker's call does
+                    made = self.annotation_value(expr.index[-1], scope, depth + 1) if expr.index else None
+                    factory = cat.FACTORY_OF.get(made.kind) if isinstance(made, VKind) else None
+                    return VKind(factory) if factory else None
+                # a catalogue class with type arguments: `sessionmaker[Session]` is a sessionmaker
+                entry = self.entry(q)
+                return VKind(entry.instance) if entry is not None and entry.instance else None
             return None
         if t is ir.Call:
             # the value of a `SessionT = NewType("SessionT", Session)` alias (see the Name case)
@@ -1227,6 +1266,44 @@ class ProjectModel:
         key = (fn.module.ir.path, fn.ir.qualname)
         return key in self.routes() or key in self.dependencies()
 
+    def is_startup_code(self, fn: _Func) -> bool:
+        """Is this a lifespan, startup or shutdown handler? It runs on the loop, but before
+        the server serves requests or after it has stopped (fastapi-execution-model.md §6:
+        reported, with low severity)."""
+        return (fn.module.ir.path, fn.ir.qualname) in self.startup_handlers()
+
+    def startup_handlers(self) -> set[tuple[str, str]]:
+        """`lifespan=`, `on_startup=`/`on_shutdown=` of an app or router, `@app.on_event("startup")`
+        and `app.add_event_handler("shutdown", f)` functions."""
+        if self._startup is None:
+            found: set[tuple[str, str]] = set()
+            for mod in self.by_path.values():
+                for fn in mod.funcs.values():
+                    if any(_event_label(dec) for dec in fn.ir.decorators):
+                        found.add((mod.ir.path, fn.ir.qualname))
+                for site in mod.ir.sites:
+                    call = site.expr
+                    if site.kind != ir.CALL or type(call) is not ir.Call:
+                        continue
+                    targets: list[ir.Expr] = []
+                    if type(call.func) is ir.Attr and call.func.attr == "add_event_handler" and len(call.args) > 1 \
+                            and type(call.args[0]) is ir.Const and call.args[0].value in _EVENTS:
+                        targets.append(call.args[1])
+                    for name, value in call.kwargs:
+                        if name == "lifespan":
+                            targets.append(value)
+                        elif name in ("on_startup", "on_shutdown") and type(value) is ir.Seq:
+                            targets.extend(value.items)
+                    if not targets:
+                        continue
+                    scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
+                    for target in targets:
+                        value = self.eval(target, scope)
+                        if isinstance(value, VFunc):
+                            found.add((value.module, value.qualname))
+            self._startup = found
+        return self._startup
+
 
 class DirectOps:
     """`ProjectModel.direct_ops`: a site id -> its direct operation (None: none), computed on demand."""
@@ -1256,6 +1333,15 @@ class DirectOps:
                 op = None
         known[sid] = op
         return op
+
+
+_EVENTS = ("startup", "shutdown")
+
+
+def _event_label(dec: ir.Expr) -> bool:
+    """`@app.on_event("startup")` / `@router.on_event("shutdown")`."""
+    return (type(dec) is ir.Call and type(dec.func) is ir.Attr and dec.func.attr == "on_event"
+            and bool(dec.args) and type(dec.args[0]) is ir.Const and dec.args[0].value in _EVENTS)
 
 
 def _route_label(dec: ir.Expr) -> str:

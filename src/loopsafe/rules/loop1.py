@@ -15,6 +15,13 @@ def _where(fn) -> str:
     return f"`async def {fn.ir.name}`"
 
 
+def _when(model: ProjectModel, fn) -> str:
+    """The severity note of startup code: it blocks the loop while no request is served."""
+    if model.is_startup_code(fn):
+        return " (startup/shutdown code: no request is served while it runs, so it only delays startup or shutdown)"
+    return ""
+
+
 class SyncDbCallInAsync(Rule):
     """
     ## What it does
@@ -22,7 +29,9 @@ class SyncDbCallInAsync(Rule):
     `async def`: a SQLAlchemy/SQLModel `Session` query or commit, a legacy `Query` terminal
     method (`.all()`, `.first()`...), a cursor `execute`, a PyMongo collection operation, a
     redis-py command, a peewee query execution, a Django queryset evaluation, or iterating
-    one of their lazy queries.
+    one of their lazy queries. In a lifespan or a startup/shutdown handler the finding is
+    still reported (the loop is blocked) but its message says that no request is served
+    while that code runs: it delays startup or shutdown, not requests.
 
     ## Why is this bad?
     FastAPI runs `async def` endpoints and dependencies on the event loop. A synchronous
@@ -60,8 +69,12 @@ class SyncDbCallInAsync(Rule):
     function are not applied.
 
     ## Known limitations
-    The kind of an object is inferred from annotations, constructors, factories,
-    `with ... as` and `Depends(...)`; an object whose kind cannot be seen (an unannotated
+    The kind of an object is inferred from annotations (with generic factories:
+    `sessionmaker[Session]`, `Callable[..., ContextManager[Session]]`), constructors,
+    factories, `with ... as` and `Depends(...)` (including an object a dependency builds
+    around the session: `repo: Repo = Depends(get_repo)`); `x.query(Model)` with `Model` a
+    mapped class is a sync Session's query whatever `x` is, since no other object takes a
+    mapped class there; an object whose kind cannot be seen (an unannotated
     parameter no caller passes a known session to) is not reported. Lazy-loaded ORM
     attributes are not reported by this rule. Calls made through helpers are LOOP103.
     """
@@ -78,7 +91,7 @@ class SyncDbCallInAsync(Rule):
             for op in model.loop_ops(fn):
                 if not op.is_via and op.effect == cat.IO:
                     yield Emit(op.site[0], op.site, f"`{{code}}` is a blocking {op.label} call on the event loop "
-                               f"in {_where(fn)}", function=fn.ir.qualname)
+                               f"in {_where(fn)}{_when(model, fn)}", function=fn.ir.qualname)
 
 
 class SyncDbConnectInAsync(Rule):
@@ -133,7 +146,7 @@ class SyncDbConnectInAsync(Rule):
             for op in model.loop_ops(fn):
                 if not op.is_via and op.effect == cat.CONNECT:
                     yield Emit(op.site[0], op.site, f"`{{code}}` opens a blocking {op.label} connection on the "
-                               f"event loop in {_where(fn)}", function=fn.ir.qualname)
+                               f"event loop in {_where(fn)}{_when(model, fn)}", function=fn.ir.qualname)
 
 
 class BlockingCallViaHelper(Rule):
@@ -197,7 +210,8 @@ class BlockingCallViaHelper(Rule):
             for op in model.loop_ops(fn):
                 if op.is_via:
                     yield Emit(op.site[0], op.site, f"`{{code}}` calls sync `{op.callee}`, which blocks the event "
-                               f"loop ({op.label}): {{chain}}", chain=op.chain, function=fn.ir.qualname)
+                               f"loop ({op.label}): {{chain}}{_when(model, fn)}", chain=op.chain,
+                               function=fn.ir.qualname)
 
 
 class AsyncEndpointWithoutAwait(Rule):
