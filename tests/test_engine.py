@@ -173,3 +173,16 @@ def test_startup_code_is_reported_with_a_note_that_no_request_waits() -> None:
     noted = {f.function for f in report.findings if "startup/shutdown code" in f.message}
     assert noted == {"lifespan", "warm_up", "close_pool"}
     assert {f.function for f in report.findings} == noted | {"health"}
+
+
+def test_a_multi_line_snippet_leaves_out_comments() -> None:
+    code = textwrap.dedent("""\
+        from sqlalchemy.orm import Session
+
+        async def f(db: Session):
+            return db.execute(  # the report, "quoted #"
+                "SELECT '#'"  # a note
+            )
+    """)
+    [finding] = engine.check_source(code, "app.py", Options(select=("LOOP101",))).findings
+    assert "`db.execute(\"SELECT '#'\")`" in finding.message

@@ -316,6 +316,24 @@ def check_source(text: str, path: str = "<stdin>", options: Options | None = Non
     return check_files([SourceFile(path, text)], options or Options(), root=os.path.dirname(path) or ".")
 
 
+def _without_comments(text: str) -> str:
+    """A multi-line expression's text without its comments (`# noqa`, notes between arguments)."""
+    if "#" not in text:
+        return text
+    import io
+    import tokenize
+
+    lines = text.splitlines(keepends=True)
+    try:
+        for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+            if tok.type == tokenize.COMMENT:
+                row, col = tok.start
+                lines[row - 1] = lines[row - 1][:col] + lines[row - 1][tok.end[1]:]
+    except (tokenize.TokenError, SyntaxError, IndentationError):
+        return text
+    return "".join(lines)
+
+
 class _Reporter:
     """Turns emissions into findings: positions come with the summaries, snippets from the text."""
 
@@ -345,7 +363,7 @@ class _Reporter:
         if len(chunk) == 1:
             text = chunk[0][col - 1: end_col - 1]
         else:
-            text = "\n".join([chunk[0][col - 1:], *chunk[1:-1], chunk[-1][: end_col - 1]])
+            text = _without_comments("\n".join([chunk[0][col - 1:], *chunk[1:-1], chunk[-1][: end_col - 1]]))
         text = re.sub(r"\s+", " ", text).strip()
         text = re.sub(r"([(\[{]) ", r"\1", text)
         text = re.sub(r",? ([)\]}])", r"\1", text)
