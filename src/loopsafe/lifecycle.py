@@ -632,46 +632,7 @@ class Lifecycles:
         return ""
 
     def depends_call(self, fn: _Func, param: ir.Param) -> tuple[ir.Call, _Scope] | None:
-        """The `Depends(...)` call that provides a parameter (default or Annotated, possibly
-        through an alias in another module), with the scope it is written in."""
-        outer = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
-        if type(param.default) is ir.Call and self._is_depends(param.default, outer):
-            return param.default, outer
-        return self._annotated_depends(param.annotation, outer, 0)
-
-    def _is_depends(self, call: ir.Call, scope: _Scope) -> bool:
-        func = self.model.eval(call.func, scope)
-        return isinstance(func, VExt) and func.qualname in cat.DEPENDS
-
-    def _annotated_depends(self, expr: ir.Expr | None, scope: _Scope, depth: int) -> tuple | None:
-        if expr is None or depth > 6:
-            return None
-        model = self.model
-        if type(expr) is ir.Name:
-            exprs = scope.mod.assigns.get(expr.id)
-            if exprs:
-                for e in exprs:
-                    got = self._annotated_depends(e, _Scope(scope.mod, None), depth + 1)
-                    if got is not None:
-                        return got
-                return None
-            target = scope.mod.imports.get(expr.id)
-            if target is not None:
-                mod_name, _, name = target.rpartition(".")
-                mod = model.find_module(mod_name, scope.mod.ir.name) if mod_name else None
-                if mod is not None and name in mod.assigns:
-                    for e in mod.assigns[name]:
-                        got = self._annotated_depends(e, _Scope(mod, None), depth + 1)
-                        if got is not None:
-                            return got
-            return None
-        if type(expr) is ir.Sub:
-            base = model.eval(expr.value, scope)
-            if isinstance(base, VExt) and base.qualname in cat.ANNOTATED:
-                for meta in expr.index[1:]:
-                    if type(meta) is ir.Call and self._is_depends(meta, scope):
-                        return meta, scope
-        return None
+        return self.model.depends_call(fn, param)
 
     def request_sessions(self, fn: _Func) -> dict[str, tuple[str, ir.Call | None, str]]:
         """Request-scoped sessions visible in fn: path -> (kind, the Depends call, origin).

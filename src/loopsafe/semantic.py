@@ -794,16 +794,15 @@ class ProjectModel:
                 return VInst(fn.module.ir.path, fn.ir.class_name)
             if fn.ir.method_type == "class":
                 return VClass(fn.module.ir.path, fn.ir.class_name)
-        outer = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
         # what FastAPI injects wins over what the annotation claims: `repo: Repo =
         # Depends(get_repo)` is the Repo that get_repo built around the request's session,
         # which the bare class `Repo` knows nothing of
-        injected = self._annotated_dependency(param.annotation, outer) if param.annotation is not None else None
-        if injected is None and param.default is not None:
-            injected = self.dependency_value(param.default, outer)
+        found = self.depends_call(fn, param)
+        injected = self.dependency_value(*found) if found is not None else None
         if injected is not None:
             return injected
         if param.annotation is not None:
+            outer = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
             return self.annotation_value(param.annotation, outer)
         return None
 
@@ -884,25 +883,46 @@ class ProjectModel:
                 return value
         return None
 
-    def _annotated_dependency(self, expr: ir.Expr, scope: _Scope, depth: int = 0) -> Value:
-        """`Annotated[X, Depends(dep)]` (or an alias of it) -> what dep provides."""
-        if depth > _MAX_DEPTH:
+    def depends_call(self, fn: _Func, param: ir.Param) -> tuple[ir.Call, _Scope] | None:
+        """The `Depends(...)` call that provides a parameter (its default, or the metadata of
+        `Annotated[X, Depends(dep)]`, possibly through an alias in this or another module),
+        with the scope it is written in."""
+        outer = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
+        if type(param.default) is ir.Call and self._is_depends(param.default, outer):
+            return param.default, outer
+        return self._annotated_depends(param.annotation, outer, 0)
+
+    def _is_depends(self, call: ir.Call, scope: _Scope) -> bool:
+        func = self.eval(call.func, scope)
+        return isinstance(func, VExt) and func.qualname in cat.DEPENDS
+
+    def _annotated_depends(self, expr: ir.Expr | None, scope: _Scope, depth: int) -> tuple | None:
+        if expr is None or depth > _MAX_DEPTH:
             return None
-        if isinstance(expr, ir.Name):
+        if type(expr) is ir.Name:
             exprs = scope.mod.assigns.get(expr.id)
             if exprs:
                 for e in exprs:
-                    value = self._annotated_dependency(e, _Scope(scope.mod, None), depth + 1)
-                    if value is not None:
-                        return value
+                    got = self._annotated_depends(e, _Scope(scope.mod, None), depth + 1)
+                    if got is not None:
+                        return got
+                return None
+            target = scope.mod.imports.get(expr.id)
+            if target is not None:
+                mod_name, _, name = target.rpartition(".")
+                mod = self.find_module(mod_name, scope.mod.ir.name) if mod_name else None
+                if mod is not None and name in mod.assigns:
+                    for e in mod.assigns[name]:
+                        got = self._annotated_depends(e, _Scope(mod, None), depth + 1)
+                        if got is not None:
+                            return got
             return None
-        if isinstance(expr, ir.Sub):
+        if type(expr) is ir.Sub:
             base = self.eval(expr.value, scope)
             if isinstance(base, VExt) and base.qualname in cat.ANNOTATED:
                 for meta in expr.index[1:]:
-                    value = self.dependency_value(meta, scope)
-                    if value is not None:
-                        return value
+                    if type(meta) is ir.Call and self._is_depends(meta, scope):
+                        return meta, scope
         return None
 
     def dependency_value(self, expr: ir.Expr, scope: _Scope) -> Value:
