@@ -794,6 +794,12 @@ DECLARATIVE_BASES = frozenset({
     "sqlalchemy.orm.DeclarativeBase", "sqlalchemy.orm.DeclarativeBaseNoMeta",
     "sqlalchemy.orm.decl_api.DeclarativeBase", "sqlalchemy.orm.decl_api.DeclarativeBaseNoMeta",
 })
+ABSTRACT_DECORATORS = frozenset({"abc.abstractmethod", "abc.abstractproperty"})
+#: decorators that make a method an attribute computed on read (besides the builtin `property`)
+PROPERTY_DECORATORS = frozenset({
+    "functools.cached_property", "werkzeug.utils.cached_property", "werkzeug.cached_property",
+    "django.utils.functional.cached_property", "cached_property.cached_property",
+})
 CALLABLE_TYPES = frozenset({"typing.Callable", "collections.abc.Callable"})
 #: what an annotation `Callable[..., X]` describes, for the kinds X that factories give:
 #: `Callable[[], Session]` (or `Callable[..., ContextManager[Session]]`) is a sessionmaker

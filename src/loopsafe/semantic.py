@@ -199,6 +199,8 @@ class ProjectModel:
         self._direct_memo: dict = {}
         self._mro_memo: dict = {}
         self._class_kinds: dict = {}
+        self._subclasses: dict | None = None
+        self._calls_by_name: dict | None = None
         self._class_attrs: dict = {}
         #: the caches the layers above keep for this model (flow, the rules): they go with it
         self.shared: dict = {}
@@ -455,6 +457,10 @@ class ProjectModel:
                 if k is not None:
                     got = k.slice_kind if _is_slice(expr) else k.item_kind
                     return VKind(got) if got else None
+            if isinstance(base, VClass):
+                # `Repo[Recipe]`, a generic class with its type arguments, is still the class
+                # (as a base: `class Recipes(Repo[Recipe])`; called: `Repo[Recipe](db)`)
+                return base
             return None
         if t is ir.Enter:
             value = self.eval(expr.value, scope)
@@ -510,6 +516,14 @@ class ProjectModel:
         if isinstance(base, VInst):
             fn = self.find_method(base.module, base.qualname, attr)
             if fn is not None:
+                if self.is_abstract(fn):
+                    # `users: UsersBase` set somewhere to the one implementation there is
+                    impl = self.sole_implementation(base, attr)
+                    if impl is not None:
+                        base, fn = impl
+                if self.is_property(fn):
+                    # `repos.users` runs the getter: its value is what it returns
+                    return self.return_value(fn, ((fn.ir.params[0].name, base),) if fn.ir.params else ())
                 if fn.ir.method_type == "static":
                     return VFunc(fn.module.ir.path, fn.ir.qualname)
                 bound = VClass(base.module, base.qualname) if fn.ir.method_type == "class" else base
@@ -523,6 +537,57 @@ class ProjectModel:
                 return self._kind_attr(ik, attr) if ik else None
             return None
         return None
+
+    def is_abstract(self, fn: _Func) -> bool:
+        """An `@abstractmethod`: the code that runs is a subclass's."""
+        if not fn.ir.decorators or not fn.ir.class_name:
+            return False
+        for dec in fn.ir.decorators:
+            if type(dec) in (ir.Name, ir.Attr):
+                value = self.eval(dec, _Scope(fn.module, None))
+                if isinstance(value, VExt) and value.qualname in cat.ABSTRACT_DECORATORS:
+                    return True
+        return False
+
+    def sole_implementation(self, inst: VInst, name: str) -> tuple[VInst, _Func] | None:
+        """The one project subclass of an instance's class that implements `name` (an object
+        typed by its interface: `users: UsersBase`); None when there are none or several."""
+        found = []
+        for sub in self.subclasses(inst.module, inst.qualname):
+            fn = self.find_method(sub[0], sub[1], name)
+            if fn is not None and not self.is_abstract(fn):
+                found.append((VInst(sub[0], sub[1], inst.init_env), fn))
+        impls = {(f.module.ir.path, f.ir.qualname) for _, f in found}
+        return found[0] if len(impls) == 1 else None
+
+    def subclasses(self, module: str, qualname: str) -> list[tuple[str, str]]:
+        """Project classes that derive from this one, directly or not."""
+        if self._subclasses is None:
+            index: dict[tuple[str, str], list[tuple[str, str]]] = {}
+            for mod in self.by_path.values():
+                for cls in mod.ir.classes:
+                    if not cls.bases:
+                        continue
+                    key = (mod.ir.path, cls.qualname)
+                    for bmod, bcls in list(self.mro(*key))[1:]:
+                        index.setdefault((bmod.ir.path, bcls.qualname), []).append(key)
+            self._subclasses = index
+        return self._subclasses.get((module, qualname), [])
+
+    def is_property(self, fn: _Func) -> bool:
+        """A method read as an attribute: `@property`, `@functools.cached_property` (and the
+        cached_property of werkzeug, Django...)."""
+        if fn.ir.method_type != "instance":
+            return False
+        for dec in fn.ir.decorators:
+            if type(dec) is ir.Name and dec.id == "property" and "property" not in fn.module.imports \
+                    and "property" not in fn.module.assigns:
+                return True
+            if type(dec) in (ir.Name, ir.Attr):
+                value = self.eval(dec, _Scope(fn.module, None))
+                if isinstance(value, VExt) and value.qualname in cat.PROPERTY_DECORATORS:
+                    return True
+        return False
 
     def _kind_attr(self, kind_name: str, attr: str) -> Value:
         k = cat.kind(kind_name)
@@ -1285,6 +1350,29 @@ class ProjectModel:
     def is_entry_point(self, fn: _Func) -> bool:
         key = (fn.module.ir.path, fn.ir.qualname)
         return key in self.routes() or key in self.dependencies()
+
+    def called_in_project(self, fn: _Func) -> bool:
+        """Does project code call this function itself (`await get_current_user(...)`), not
+        only the framework? Then turning it from `async def` into `def` breaks that caller."""
+        if self._calls_by_name is None:
+            index: dict[str, list] = {}
+            for mod in self.by_path.values():
+                for site in mod.ir.sites:
+                    call = site.expr
+                    if site.kind != ir.CALL or type(call) is not ir.Call:
+                        continue
+                    name = call.func.id if type(call.func) is ir.Name else \
+                        call.func.attr if type(call.func) is ir.Attr else None
+                    if name is not None:
+                        index.setdefault(name, []).append((mod, site))
+            self._calls_by_name = index
+        key = (fn.module.ir.path, fn.ir.qualname)
+        for mod, site in self._calls_by_name.get(fn.ir.name, ()):
+            value = self.eval(site.expr.func, _Scope(mod, mod.funcs.get(site.function) if site.function else None))
+            # a decorator's wrapper names the function it wraps in `display` (from any module)
+            if isinstance(value, VFunc) and ((value.module, value.qualname) == key or value.display == key[1]):
+                return True
+        return False
 
     def is_startup_code(self, fn: _Func) -> bool:
         """Is this a lifespan, startup or shutdown handler? It runs on the loop, but before

@@ -246,7 +246,10 @@ class AsyncEndpointWithoutAwait(Rule):
     The fix deletes the `async` keyword (and only it). It is unsafe: FastAPI then runs the
     function in its threadpool instead of on the event loop, so code relying on running on
     the loop's thread (thread-locals, objects bound to the loop) or calling the function
-    directly (`await get_db()` in a test) must change. When it applies, the LOOP101/LOOP103
+    directly (`await get_db()` in a test) must change. It is not offered when the project's
+    own code calls the function (`return await get_current_user(...)` in another
+    dependency: as a `def` it would hand back its result, and awaiting that raises
+    TypeError); the LOOP101/LOOP103 wraps are offered there instead. When it applies, the
     wraps in the same function are not applied (`await` is not allowed in a `def`).
 
     ## Known limitations
@@ -264,7 +267,7 @@ class AsyncEndpointWithoutAwait(Rule):
             if not model.on_loop(fn) or fn.ir.has_await or not model.is_entry_point(fn):
                 continue
             if model.loop_ops(fn):
-                kind = "route" if model.route_of(fn) else "dependency"
+                kind = "route" if (fn.module.ir.path, fn.ir.qualname) in model.routes() else "dependency"
                 yield Emit(fn.module.ir.path, (fn.module.ir.path, fn.ir.def_site),
                            f"`async def {fn.ir.name}` is a FastAPI {kind} that never awaits but does blocking "
                            "DB work on the event loop", function=fn.ir.qualname)

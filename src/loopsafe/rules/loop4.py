@@ -124,8 +124,9 @@ def _is_test_module(path: str) -> bool:
 
 
 def _is_migration(mod: _Mod) -> bool:
-    """An Alembic script (`env.py`, a revision): its engine runs DDL, not requests."""
-    return any(q == "alembic" or q.startswith("alembic.") for _, q in mod.ir.imports)
+    """An Alembic script (`env.py` uses `alembic.context`, a revision `alembic.op`): its
+    engine runs DDL, not requests. (Code that merely runs `alembic.command` is not one.)"""
+    return any(q in ("alembic.context", "alembic.op") for _, q in mod.ir.imports)
 
 
 class _Loops:
@@ -691,8 +692,8 @@ class QueryWithoutTimeout(Rule):
     `command_timeout`, `options="-c statement_timeout=..."`, `timeout`), no
     `execution_options`, no `timeout` in a literal URL, and no connection event hook on the
     engine that could set one. SQLite engines, test code (`conftest.py`, `test_*.py`,
-    files under `tests/`) and Alembic migration scripts (modules importing `alembic`: a
-    timeout there would cut long DDL short) are not reported. Off by default: enable it with
+    files under `tests/`) and Alembic migration scripts (modules importing `alembic.context`
+    or `alembic.op`: a timeout there would cut long DDL short) are not reported. Off by default: enable it with
     `--select LOOP404` (or `extend-select`).
 
     ## Why is this bad?
