@@ -912,6 +912,8 @@ TRANSACTION_METHODS = frozenset(
     "dispose run_sync connection start release acquire wait wait_closed set_autocommit set_isolation_level "
     "set_read_only set_deferrable cancel cancel_safe savepoint atomic transaction expunge expire add add_all "
     "pipeline pubsub lock getconn putconn open commit_transaction abort_transaction start_session".split())
+#: reading the rows of a statement a DB-API cursor already ran: part of that query, not another
+CURSOR_READS = frozenset({"fetchone", "fetchall", "fetchmany"})
 #: unit-of-work calls of SQLAlchemy sessions: they mark objects, the flush writes them together
 UNIT_OF_WORK_METHODS = frozenset({"delete", "merge"})
 SESSION_KINDS = frozenset({"sqlalchemy.Session", "sqlalchemy.ScopedSession", "sqlalchemy.AsyncSession"})

@@ -110,6 +110,8 @@ def _classify(kind: str, method: str) -> str:
         return COMMIT
     if method in cat.TRANSACTION_METHODS:
         return ""
+    if method in cat.CURSOR_READS and kind.endswith("Cursor"):
+        return ""  # `cur.execute(q)` then `cur.fetchone()`: one query
     if kind in cat.SESSION_KINDS and method in cat.UNIT_OF_WORK_METHODS:
         return ""
     return QUERY
