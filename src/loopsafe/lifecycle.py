@@ -48,6 +48,13 @@ _CREATING_METHODS = frozenset({
 _BINDABLE = frozenset({"sqlalchemy.Session", "sqlalchemy.AsyncSession"})
 #: catalogue names whose call returns a session kind but creates nothing the caller must close
 _NOT_CREATING = ("async_scoped_session",)
+
+
+def _in_memory(call: ir.Call) -> bool:
+    """`sqlite3.connect(":memory:")`: nothing outside the process is held (no file, no server);
+    an unclosed one costs memory until it is collected, as any object does."""
+    target = call.args[0] if call.args else dict(call.kwargs).get("database")
+    return type(target) is ir.Const and target.value == ":memory:"
 #: kinds whose `with x:` only commits or rolls back and leaves the connection open (R7)
 WITH_DOES_NOT_CLOSE = frozenset({"sqlite3.Connection", "psycopg2.Connection"})
 #: method names that close a session/connection
@@ -311,6 +318,8 @@ class Lifecycles:
             if entry is not None and entry.returns in SESSION_KINDS:
                 kind = entry.returns
                 if entry.returns in _BINDABLE and not self._binds_engine(call, scope):
+                    return None
+                if kind == "sqlite3.Connection" and _in_memory(call):
                     return None
         elif isinstance(func, VFunc) and depth < 3:
             fn = model.func(func)

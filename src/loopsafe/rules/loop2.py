@@ -67,6 +67,8 @@ class SessionNotClosed(Rule):
     A generator decorated with `@contextmanager`/`@asynccontextmanager` or used as a
     FastAPI dependency does not give away what it yields: it must close it itself. (When
     a yield dependency closes it after `yield` but outside `finally`, that is LOOP203.)
+    An in-memory SQLite database (`sqlite3.connect(":memory:")`) holds nothing outside the
+    process and is not reported.
 
     ## Why is this bad?
     A session that is not closed keeps its pooled connection checked out, often inside an
