@@ -1374,6 +1374,10 @@ class ProjectModel:
                 return True
         return False
 
+    def is_test_code(self, fn: _Func) -> bool:
+        """Is this function in test code? Blocking there stalls a test, not a request."""
+        return is_test_module(fn.module.ir.path)
+
     def is_startup_code(self, fn: _Func) -> bool:
         """Is this a lifespan, startup or shutdown handler? It runs on the loop, but before
         the server serves requests or after it has stopped (fastapi-execution-model.md §6:
@@ -1441,6 +1445,14 @@ class DirectOps:
                 op = None
         known[sid] = op
         return op
+
+
+def is_test_module(path: str) -> bool:
+    """Test code: pytest files, `conftest.py`, anything under a `tests/` or `test/` folder."""
+    parts = path.replace("\\", "/").split("/")
+    name = parts[-1]
+    return (name == "conftest.py" or name.startswith("test_") or name.endswith("_test.py")
+            or any(p in ("tests", "test") for p in parts[:-1]))
 
 
 _EVENTS = ("startup", "shutdown")

@@ -31,7 +31,9 @@ class SyncDbCallInAsync(Rule):
     redis-py command, a peewee query execution, a Django queryset evaluation, or iterating
     one of their lazy queries. In a lifespan or a startup/shutdown handler the finding is
     still reported (the loop is blocked) but its message says that no request is served
-    while that code runs: it delays startup or shutdown, not requests.
+    while that code runs: it delays startup or shutdown, not requests. Test code
+    (`conftest.py`, `test_*.py`, files under `tests/`) is not checked: blocking there
+    stalls a test, not a request (as for LOOP102 and LOOP103).
 
     ## Why is this bad?
     FastAPI runs `async def` endpoints and dependencies on the event loop. A synchronous
@@ -86,7 +88,7 @@ class SyncDbCallInAsync(Rule):
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         for fn in model.functions():
-            if not model.on_loop(fn):
+            if not model.on_loop(fn) or model.is_test_code(fn):
                 continue
             for op in model.loop_ops(fn):
                 if not op.is_via and op.effect == cat.IO:
@@ -101,6 +103,7 @@ class SyncDbConnectInAsync(Rule):
     `sqlite3.connect`, `psycopg2.connect`, `psycopg.connect`, `pymysql.connect`,
     `MySQLdb.connect`, `engine.connect()`, `engine.begin()`, `engine.raw_connection()`,
     a peewee `db.connect()`.
+    Test code is not checked (see LOOP101).
 
     ## Why is this bad?
     Connecting does network (or disk) I/O and often a TLS and authentication handshake.
@@ -141,7 +144,7 @@ class SyncDbConnectInAsync(Rule):
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         for fn in model.functions():
-            if not model.on_loop(fn):
+            if not model.on_loop(fn) or model.is_test_code(fn):
                 continue
             for op in model.loop_ops(fn):
                 if not op.is_via and op.effect == cat.CONNECT:
@@ -156,6 +159,7 @@ class BlockingCallViaHelper(Rule):
     blocks on the database, directly or through further synchronous calls, possibly in
     other modules. The finding sits at the call in the `async def` (where the fix goes)
     and carries the chain down to the blocking operation.
+    Test code is not checked (see LOOP101).
 
     ## Why is this bad?
     A plain `def` helper runs wherever its caller runs. Called from an `async def`, its
@@ -205,7 +209,7 @@ class BlockingCallViaHelper(Rule):
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         for fn in model.functions():
-            if not model.on_loop(fn):
+            if not model.on_loop(fn) or model.is_test_code(fn):
                 continue
             for op in model.loop_ops(fn):
                 if op.is_via:

@@ -10,7 +10,7 @@ from loopsafe.flow import (
     url_texts, walk,
 )
 from loopsafe.rules.base import Emit, Rule
-from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Mod, _Scope
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Mod, _Scope, is_test_module
 
 QUERY, COMMIT = "query", "commit"
 _MAX_DEPTH = 8
@@ -115,14 +115,6 @@ def _classify(kind: str, method: str) -> str:
     if kind in cat.SESSION_KINDS and method in cat.UNIT_OF_WORK_METHODS:
         return ""
     return QUERY
-
-
-def _is_test_module(path: str) -> bool:
-    """Test code (pytest files, conftest, a tests/ folder): its engines serve no traffic."""
-    parts = path.replace("\\", "/").split("/")
-    name = parts[-1]
-    return (name == "conftest.py" or name.startswith("test_") or name.endswith("_test.py")
-            or any(p in ("tests", "test") for p in parts[:-1]))
 
 
 def _is_migration(mod: _Mod) -> bool:
@@ -290,7 +282,7 @@ def _loop_effects(model: ProjectModel, effects: _Effects) -> Iterator[tuple[_Fun
         path = fn.module.ir.path
         is_test = tests.get(path)
         if is_test is None:
-            is_test = tests[path] = _is_test_module(path)
+            is_test = tests[path] = is_test_module(path)
         if is_test:
             continue  # test code: its loops build fixtures, performance is not the point
         sites = fn.module.ir.sites
@@ -739,7 +731,7 @@ class QueryWithoutTimeout(Rule):
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         hooked = _event_targets(model)
         for facts, site, call in calls(model):
-            if _is_test_module(facts.mod.ir.path) or _is_migration(facts.mod):
+            if is_test_module(facts.mod.ir.path) or _is_migration(facts.mod):
                 continue
             if type(call.func) is not ir.Name and type(call.func) is not ir.Attr:
                 continue
