@@ -143,6 +143,7 @@ class Extractor:
         self._role = ""
         # the innermost loop (index into self.loops) and whether an if/try inside it encloses us
         self.loops: list[ir.Loop] = []
+        self._continues: dict[int, list[int]] = {}  # loop id -> site counts at its `continue`s
         self._loop_id = -1
         self._guarded = False
         self._comp_loops: dict[int, int] = {}
@@ -669,18 +670,38 @@ class Extractor:
     def visit_For(self, node: ast.For | ast.AsyncFor) -> bool:
         is_async = type(node) is ast.AsyncFor
         value = self._iteration(node, is_async)
-        saved = self._enter_loop(self._new_loop(ir.FOR, is_async, value, node.target))
-        self.walk_all(node.body)
+        loop_id = self._new_loop(ir.FOR, is_async, value, node.target)
+        saved = self._enter_loop(loop_id)
+        self._loop_body(loop_id, node.body)
         self._leave_loop(saved)
         self.walk_all(node.orelse)
+        return False
+
+    def _loop_body(self, loop_id: int, body: list) -> None:
+        """Walk a loop's body, noting where it leaves the loop unconditionally (a top-level
+        `break`/`return`/`raise`: what comes before runs once, unless a `continue` is
+        between) and where its `continue`s are (LOOP401: a query then `break` is no N+1)."""
+        exit_at = -1
+        for stmt in body:
+            self.walk(stmt)
+            if exit_at < 0 and type(stmt) in (ast.Break, ast.Return, ast.Raise):
+                exit_at = len(self.sites)
+        continues = tuple(self._continues.pop(loop_id, ()))
+        if exit_at >= 0 or continues:
+            self.loops[loop_id] = self.loops[loop_id]._replace(exit_at=exit_at, continue_at=continues)
+
+    def visit_Continue(self, node: ast.Continue) -> bool:
+        if self._loop_id >= 0:
+            self._continues.setdefault(self._loop_id, []).append(len(self.sites))
         return False
 
     visit_AsyncFor = visit_For
 
     def visit_While(self, node: ast.While) -> bool:
-        saved = self._enter_loop(self._new_loop(ir.WHILE, False, None, None))  # the test runs per iteration too
+        loop_id = self._new_loop(ir.WHILE, False, None, None)
+        saved = self._enter_loop(loop_id)  # the test runs per iteration too
         self.walk(node.test)
-        self.walk_all(node.body)
+        self._loop_body(loop_id, node.body)
         self._leave_loop(saved)
         self.walk_all(node.orelse)
         return False

@@ -165,6 +165,11 @@ class Loop(NamedTuple):
     #: the enclosing loop of the same function, or -1
     parent: int
     function: str
+    #: for/while: the number of the module's sites made before the body's first top-level
+    #: `break`/`return`/`raise` had run (sites with a lower id, made in the body, run at
+    #: most once per loop), or -1; and the same count at each `continue` of the body
+    exit_at: int = -1
+    continue_at: tuple[int, ...] = ()
 
 
 class FuncIR(NamedTuple):

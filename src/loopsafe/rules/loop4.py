@@ -117,6 +117,13 @@ def _classify(kind: str, method: str) -> str:
     return QUERY
 
 
+def _runs_once(loop: ir.Loop, site: ir.Site) -> bool:
+    """The site runs at most once per run of the loop: the body leaves the loop (a top-level
+    `break`/`return`/`raise`) after it, and no `continue` comes between."""
+    exit_at = loop.exit_at
+    return 0 <= site.id < exit_at and not any(site.id < c <= exit_at for c in loop.continue_at)
+
+
 def _is_migration(mod: _Mod) -> bool:
     """An Alembic script (`env.py` uses `alembic.context`, a revision `alembic.op`): its
     engine runs DDL, not requests. (Code that merely runs `alembic.command` is not one.)"""
@@ -146,6 +153,8 @@ class _Loops:
     def data_loop(self, site: ir.Site) -> ir.Loop | None:
         """The innermost loop around a site that runs over data, if any."""
         for loop in enclosing_loops(self.fn.module, site):
+            if _runs_once(loop, site):
+                continue  # `for ref in refs: if ...: continue / delete(ref) / break`
             if loop.kind != ir.WHILE and loop.iter is not None and self.is_data(loop.iter, 0):
                 return loop
         return None
@@ -390,7 +399,9 @@ class QueryInLoop(Rule):
     constructors, arguments), and only two levels down: deeper chains are whole
     operations rather than a query per item. A collection the analysis cannot trace
     (built in a comprehension, read from `self`, returned by a helper that does not
-    query) is not taken as data, so a loop over it is not reported.
+    query) is not taken as data, so a loop over it is not reported. A query the body
+    follows with a top-level `break`, `return` or `raise` (and no `continue` between) runs
+    at most once and is not reported; a `break` inside an `if` is not seen that way.
 
     ## References
     - [SQLAlchemy: Relationship Loading Techniques (the N+1 problem)](https://docs.sqlalchemy.org/en/20/orm/queryguide/relationships.html)
