@@ -1354,6 +1354,10 @@ class ProjectModel:
     def called_in_project(self, fn: _Func) -> bool:
         """Does project code call this function itself (`await get_current_user(...)`), not
         only the framework? Then turning it from `async def` into `def` breaks that caller."""
+        return bool(self.call_sites_of(fn))
+
+    def call_sites_of(self, fn: _Func) -> list[tuple[_Mod, ir.Site]]:
+        """The project's calls of this function (found by name, then resolved)."""
         if self._calls_by_name is None:
             index: dict[str, list] = {}
             for mod in self.by_path.values():
@@ -1367,12 +1371,13 @@ class ProjectModel:
                         index.setdefault(name, []).append((mod, site))
             self._calls_by_name = index
         key = (fn.module.ir.path, fn.ir.qualname)
+        out = []
         for mod, site in self._calls_by_name.get(fn.ir.name, ()):
             value = self.eval(site.expr.func, _Scope(mod, mod.funcs.get(site.function) if site.function else None))
             # a decorator's wrapper names the function it wraps in `display` (from any module)
             if isinstance(value, VFunc) and ((value.module, value.qualname) == key or value.display == key[1]):
-                return True
-        return False
+                out.append((mod, site))
+        return out
 
     def is_test_code(self, fn: _Func) -> bool:
         """Is this function in test code? Blocking there stalls a test, not a request."""

@@ -6,7 +6,7 @@ from typing import Iterator
 from loopsafe import catalogue as cat
 from loopsafe import ir
 from loopsafe.flow import (
-    ASSIGN, STORED, FunctionFacts, call_name, callees, calls, describe_loop, enclosing_loops, facts_of, strip_awaits,
+    ASSIGN, RETURN, STORED, FunctionFacts, call_name, callees, calls, describe_loop, enclosing_loops, facts_of, strip_awaits,
     url_texts, walk,
 )
 from loopsafe.rules.base import Emit, Rule
@@ -552,13 +552,20 @@ def _factory_call(facts: FunctionFacts, call: ir.Call) -> str:
     return ""
 
 
-def _kept(facts: FunctionFacts, call: ir.Call) -> bool:
-    """Is the created object kept for later calls (a global, an attribute), or its use unknown?"""
+def _kept(facts: FunctionFacts, call: ir.Call, depth: int = 0) -> bool:
+    """Is the created object kept for later calls (a global, an attribute), or its use unknown?
+    Returned by a builder, it is kept when every call of the builder keeps it."""
     uses = facts.uses(call)
     if not uses:
         return True  # e.g. stored under a subscript: not visible, assume a cache
     fn = facts.fn
     for role, parent in uses:
+        if role == RETURN and fn is not None and not fn.ir.is_generator and depth < 2:
+            callers = facts.model.call_sites_of(fn)
+            if callers and all(_kept(facts_of(facts.model, mod, mod.funcs.get(site.function) if site.function
+                                              else None), site.expr, depth + 1)
+                               for mod, site in callers):
+                return True
         if role == STORED:
             return not _request_scoped(facts, parent)
         if role.startswith(ASSIGN + ":"):
@@ -628,7 +635,8 @@ class EnginePerRequest(Rule):
     ## Known limitations
     Calls are followed through functions the analysis can resolve; engines created in
     callbacks are missed. An engine put in a container (`_engines[url] = engine`, a
-    dict) is taken as cached, whether or not it is reused.
+    dict) is taken as cached, whether or not it is reused. An engine a builder function
+    returns is cached when every call of the builder keeps it (two builders deep).
 
     ## References
     - [SQLAlchemy: Engine Configuration](https://docs.sqlalchemy.org/en/20/core/engines.html)
