@@ -559,13 +559,13 @@ def _kept(facts: FunctionFacts, call: ir.Call, depth: int = 0) -> bool:
     if not uses:
         return True  # e.g. stored under a subscript: not visible, assume a cache
     fn = facts.fn
+    if fn is not None and not fn.ir.is_generator and depth < 2 and _returned(facts, call, uses):
+        callers = facts.model.call_sites_of(fn)
+        if callers and all(_kept(facts_of(facts.model, mod, mod.funcs.get(site.function) if site.function
+                                          else None), site.expr, depth + 1)
+                           for mod, site in callers):
+            return True
     for role, parent in uses:
-        if role == RETURN and fn is not None and not fn.ir.is_generator and depth < 2:
-            callers = facts.model.call_sites_of(fn)
-            if callers and all(_kept(facts_of(facts.model, mod, mod.funcs.get(site.function) if site.function
-                                              else None), site.expr, depth + 1)
-                               for mod, site in callers):
-                return True
         if role == STORED:
             return not _request_scoped(facts, parent)
         if role.startswith(ASSIGN + ":"):
@@ -577,6 +577,19 @@ def _kept(facts: FunctionFacts, call: ir.Call, depth: int = 0) -> bool:
             for order, value in facts.bindings.get(name, ()):
                 if value is call and any(r == STORED or (r.startswith(ASSIGN + ":") and "." in r)
                                          for _n, r, _p in facts.uses_of_binding(name, order)):
+                    return True
+    return False
+
+
+def _returned(facts: FunctionFacts, call: ir.Call, uses) -> bool:
+    """`return create_engine(...)`, or `engine = create_engine(...)` ... `return engine`."""
+    for role, _parent in uses:
+        if role == RETURN:
+            return True
+        if role.startswith(ASSIGN + ":") and "." not in role:
+            name = role[len(ASSIGN) + 1:]
+            for order, value in facts.bindings.get(name, ()):
+                if value is call and any(r == RETURN for _n, r, _p in facts.uses_of_binding(name, order)):
                     return True
     return False
 
