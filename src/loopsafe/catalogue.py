@@ -795,9 +795,9 @@ DECLARATIVE_BASES = frozenset({
     "sqlalchemy.orm.decl_api.DeclarativeBase", "sqlalchemy.orm.decl_api.DeclarativeBaseNoMeta",
 })
 ABSTRACT_DECORATORS = frozenset({"abc.abstractmethod", "abc.abstractproperty"})
-#: decorators that make a method an attribute computed on read (besides the builtin `property`)
+#: decorators that make a method an attribute computed on read
 PROPERTY_DECORATORS = frozenset({
-    "functools.cached_property", "werkzeug.utils.cached_property", "werkzeug.cached_property",
+    "builtins.property", "functools.cached_property", "werkzeug.utils.cached_property", "werkzeug.cached_property",
     "django.utils.functional.cached_property", "cached_property.cached_property",
 })
 CALLABLE_TYPES = frozenset({"typing.Callable", "collections.abc.Callable"})

@@ -540,14 +540,7 @@ class ProjectModel:
 
     def is_abstract(self, fn: _Func) -> bool:
         """An `@abstractmethod`: the code that runs is a subclass's."""
-        if not fn.ir.decorators or not fn.ir.class_name:
-            return False
-        for dec in fn.ir.decorators:
-            if type(dec) in (ir.Name, ir.Attr):
-                value = self.eval(dec, _Scope(fn.module, None))
-                if isinstance(value, VExt) and value.qualname in cat.ABSTRACT_DECORATORS:
-                    return True
-        return False
+        return bool(fn.ir.class_name) and bool(self.library_decorators(fn) & cat.ABSTRACT_DECORATORS)
 
     def sole_implementation(self, inst: VInst, name: str) -> tuple[VInst, _Func] | None:
         """The one project subclass of an instance's class that implements `name` (an object
@@ -577,17 +570,7 @@ class ProjectModel:
     def is_property(self, fn: _Func) -> bool:
         """A method read as an attribute: `@property`, `@functools.cached_property` (and the
         cached_property of werkzeug, Django...)."""
-        if fn.ir.method_type != "instance":
-            return False
-        for dec in fn.ir.decorators:
-            if type(dec) is ir.Name and dec.id == "property" and "property" not in fn.module.imports \
-                    and "property" not in fn.module.assigns:
-                return True
-            if type(dec) in (ir.Name, ir.Attr):
-                value = self.eval(dec, _Scope(fn.module, None))
-                if isinstance(value, VExt) and value.qualname in cat.PROPERTY_DECORATORS:
-                    return True
-        return False
+        return fn.ir.method_type == "instance" and bool(self.library_decorators(fn) & cat.PROPERTY_DECORATORS)
 
     def _kind_attr(self, kind_name: str, attr: str) -> Value:
         k = cat.kind(kind_name)
@@ -1201,14 +1184,26 @@ class ProjectModel:
         return Op(ref, best.effect, best.label, best.twin, chain, func.display or fn.ir.qualname)
 
     def is_offloaded_function(self, fn: _Func) -> bool:
+        names = self.library_decorators(fn)
+        return bool(names & cat.OFFLOAD_DECORATORS or names & self._offload)
+
+    def library_decorators(self, fn: _Func) -> set[str]:
+        """The qualified names of a function's library decorators (a decorator call counts by
+        its callee: `@sync_to_async(thread_sensitive=False)`); the builtin `property`, when
+        the module does not shadow it, as `builtins.property`."""
+        names: set[str] = set()
+        if not fn.ir.decorators:
+            return names
         scope = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
         for dec in fn.ir.decorators:
-            target = dec.func if isinstance(dec, ir.Call) else dec
+            target = dec.func if type(dec) is ir.Call else dec
+            if type(target) is ir.Name and target.id == "property" and self.lookup("property", scope) is None:
+                names.add("builtins.property")
+                continue
             value = self.eval(target, scope)
-            if isinstance(value, VExt) and (value.qualname in cat.OFFLOAD_DECORATORS
-                                            or value.qualname in self._offload):
-                return True
-        return False
+            if isinstance(value, VExt):
+                names.add(value.qualname)
+        return names
 
     # --- the questions rules ask ------------------------------------------------------
     def functions(self) -> Iterator[_Func]:
