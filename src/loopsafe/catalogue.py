@@ -794,6 +794,8 @@ DECLARATIVE_BASES = frozenset({
     "sqlalchemy.orm.DeclarativeBase", "sqlalchemy.orm.DeclarativeBaseNoMeta",
     "sqlalchemy.orm.decl_api.DeclarativeBase", "sqlalchemy.orm.decl_api.DeclarativeBaseNoMeta",
 })
+#: importing one of these makes a module an Alembic migration script (LOOP404)
+MIGRATION_MODULES = frozenset({"alembic.context", "alembic.op"})
 ABSTRACT_DECORATORS = frozenset({"abc.abstractmethod", "abc.abstractproperty"})
 #: decorators that make a method an attribute computed on read
 PROPERTY_DECORATORS = frozenset({

@@ -1378,6 +1378,11 @@ class ProjectModel:
         """Is this function in test code? Blocking there stalls a test, not a request."""
         return is_test_module(fn.module.ir.path)
 
+    def is_migration_script(self, mod: _Mod) -> bool:
+        """An Alembic script (`env.py` uses `alembic.context`, a revision `alembic.op`): its
+        engine runs DDL, not requests. (Code that merely runs `alembic.command` is not one.)"""
+        return any(q in cat.MIGRATION_MODULES for _, q in mod.ir.imports)
+
     def is_startup_code(self, fn: _Func) -> bool:
         """Is this a lifespan, startup or shutdown handler? It runs on the loop, but before
         the server serves requests or after it has stopped (fastapi-execution-model.md §6:

@@ -10,7 +10,7 @@ from loopsafe.flow import (
     url_texts, walk,
 )
 from loopsafe.rules.base import Emit, Rule
-from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Mod, _Scope, is_test_module
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope, is_test_module
 
 QUERY, COMMIT = "query", "commit"
 _MAX_DEPTH = 8
@@ -122,12 +122,6 @@ def _runs_once(loop: ir.Loop, site: ir.Site) -> bool:
     `break`/`return`/`raise`) after it, and no `continue` comes between."""
     exit_at = loop.exit_at
     return 0 <= site.id < exit_at and not any(site.id < c <= exit_at for c in loop.continue_at)
-
-
-def _is_migration(mod: _Mod) -> bool:
-    """An Alembic script (`env.py` uses `alembic.context`, a revision `alembic.op`): its
-    engine runs DDL, not requests. (Code that merely runs `alembic.command` is not one.)"""
-    return any(q in ("alembic.context", "alembic.op") for _, q in mod.ir.imports)
 
 
 class _Loops:
@@ -763,7 +757,7 @@ class QueryWithoutTimeout(Rule):
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         hooked = _event_targets(model)
         for facts, site, call in calls(model):
-            if is_test_module(facts.mod.ir.path) or _is_migration(facts.mod):
+            if is_test_module(facts.mod.ir.path) or facts.model.is_migration_script(facts.mod):
                 continue
             if type(call.func) is not ir.Name and type(call.func) is not ir.Attr:
                 continue
