@@ -921,15 +921,20 @@ class ProjectModel:
 
     def _imported_alias(self, target: str, near: str, depth: int) -> Value:
         """An annotation alias defined in another project module."""
-        mod_name, _, name = target.rpartition(".")
-        mod = self.find_module(mod_name, near) if mod_name else None
-        if mod is None or name not in mod.assigns:
-            return None
-        for e in mod.assigns[name]:
-            value = self.annotation_value(e, _Scope(mod, None), depth + 1)
+        for e, scope in self._imported_alias_definitions(target, near):
+            value = self.annotation_value(e, scope, depth + 1)
             if value is not None:
                 return value
         return None
+
+    def _imported_alias_definitions(self, target: str, near: str) -> list[tuple[ir.Expr, _Scope]]:
+        """What `from mod import Alias` names, when `Alias` is assigned in a project module
+        (`SessionDep = Annotated[...]`): its module-level definitions, with their scope."""
+        mod_name, _, name = target.rpartition(".")
+        mod = self.find_module(mod_name, near) if mod_name else None
+        if mod is None or name not in mod.assigns:
+            return []
+        return [(e, _Scope(mod, None)) for e in mod.assigns[name]]
 
     def depends_call(self, fn: _Func, param: ir.Param) -> tuple[ir.Call, _Scope] | None:
         """The `Depends(...)` call that provides a parameter (its default, or the metadata of
@@ -957,13 +962,10 @@ class ProjectModel:
                 return None
             target = scope.mod.imports.get(expr.id)
             if target is not None:
-                mod_name, _, name = target.rpartition(".")
-                mod = self.find_module(mod_name, scope.mod.ir.name) if mod_name else None
-                if mod is not None and name in mod.assigns:
-                    for e in mod.assigns[name]:
-                        got = self._annotated_depends(e, _Scope(mod, None), depth + 1)
-                        if got is not None:
-                            return got
+                for e, alias_scope in self._imported_alias_definitions(target, scope.mod.ir.name):
+                    got = self._annotated_depends(e, alias_scope, depth + 1)
+                    if got is not None:
+                        return got
             return None
         if type(expr) is ir.Sub:
             base = self.eval(expr.value, scope)
