@@ -146,6 +146,9 @@ class Extractor:
         self._continues: dict[int, list[int]] = {}  # loop id -> site counts at its `continue`s
         self._loop_id = -1
         self._guarded = False
+        # what the enclosing `if` tests, `and`/`or` operands and early exits say of plain
+        # names where we are (Site.conds)
+        self._conds: tuple = ()
         self._comp_loops: dict[int, int] = {}
         self._store_targets: set[int] = set()
         # source-order clock shared by name uses and bindings (ir.Name.pos, assign order)
@@ -183,12 +186,12 @@ class Extractor:
     # --- control context --------------------------------------------------------------
     def _reset_context(self) -> tuple:
         """A new function or class body: no enclosing loop, try or condition."""
-        saved = (self._loop, self._role, self._loop_id, self._guarded)
-        self._loop, self._role, self._loop_id, self._guarded = 0, "", -1, False
+        saved = (self._loop, self._role, self._loop_id, self._guarded, self._conds)
+        self._loop, self._role, self._loop_id, self._guarded, self._conds = 0, "", -1, False, ()
         return saved
 
     def _restore_context(self, saved: tuple) -> None:
-        self._loop, self._role, self._loop_id, self._guarded = saved
+        self._loop, self._role, self._loop_id, self._guarded, self._conds = saved
 
     def _new_loop(self, kind: str, is_async: bool, iter_: ir.Expr | None, target: ast.AST | None) -> int:
         fn = self._innermost_func()
@@ -197,23 +200,27 @@ class Extractor:
         return len(self.loops) - 1
 
     def _enter_loop(self, loop_id: int) -> tuple:
-        saved = (self._loop_id, self._guarded)
+        # an early exit in the body holds for the rest of the body only
+        saved = (self._loop_id, self._guarded, self._conds)
         self._loop += 1
         self._loop_id, self._guarded = loop_id, False
         return saved
 
     def _leave_loop(self, saved: tuple) -> None:
         self._loop -= 1
-        self._loop_id, self._guarded = saved
+        self._loop_id, self._guarded, self._conds = saved
 
-    def _walk_guarded(self, nodes: list | ast.AST) -> None:
-        """Walk code that runs only sometimes (an `if` branch, a `try` clause, a `case`)."""
-        saved, self._guarded = self._guarded, self._loop_id >= 0 or self._guarded
+    def _walk_guarded(self, nodes: list | ast.AST, conds: tuple = ()) -> None:
+        """Walk code that runs only sometimes (an `if` branch, a `try` clause, a `case`),
+        when `conds` hold."""
+        saved = (self._guarded, self._conds)
+        self._guarded = self._loop_id >= 0 or self._guarded
+        self._conds = self._conds + conds
         if isinstance(nodes, list):
             self.walk_all(nodes)
         else:
             self.walk(nodes)
-        self._guarded = saved
+        self._guarded, self._conds = saved
 
     # --- sites ------------------------------------------------------------------------
     def _new_site(self, kind: str, node: ast.AST, expr: ir.Expr | None, function: str | None = None,
@@ -222,7 +229,8 @@ class Extractor:
         fn = self._innermost_func()
         owner = function if function is not None else (fn.qualname if fn else "")
         ctx = (self._loop, self._role, self._loop_id, self._guarded) if kind != ir.DEF else (0, "", -1, False)
-        self.sites.append(ir.Site(sid, kind, owner, expr, awaited, *ctx))
+        self.sites.append(ir.Site(sid, kind, owner, expr, awaited, *ctx,
+                                  conds=self._conds if kind != ir.DEF else ()))
         self.nodes.append(node)
         if fn is not None and function is None:
             fn.sites.append(sid)
@@ -236,7 +244,7 @@ class Extractor:
             fn = self._innermost_func()
             # placeholder, replaced once the call is converted
             self.sites.append(ir.Site(sid, ir.CALL, fn.qualname if fn else "", None, id(node) in self._awaited,
-                                      self._loop, self._role, self._loop_id, self._guarded))
+                                      self._loop, self._role, self._loop_id, self._guarded, conds=self._conds))
             self.nodes.append(node)
             if fn is not None:
                 fn.sites.append(sid)
@@ -307,14 +315,25 @@ class Extractor:
                 return ir.Name(node.target.id, self._tick)
             return value
         if t is ast.IfExp:
+            saved = self._conds
+            self._conds = saved + _test_conds(node.test, True)
             body = self.conv(node.body)
+            self._conds = saved
             self.conv(node.test)  # source order: body, test, orelse
-            return ir.Union_((body, self.conv(node.orelse)))
+            self._conds = saved + _test_conds(node.test, False)
+            orelse = self.conv(node.orelse)
+            self._conds = saved
+            return ir.Union_((body, orelse))
         if t is ast.BoolOp:
-            # `a or b or c` as ((a, b), c), one pair per operator
+            # `a or b or c` as ((a, b), c), one pair per operator; an operand runs only when
+            # the ones before it did not decide (`x and f()`: f runs when x is truthy)
             out = self.conv(node.values[0])
-            for value in node.values[1:]:
+            saved = self._conds
+            positive = type(node.op) is ast.And
+            for before, value in zip(node.values, node.values[1:]):
+                self._conds = self._conds + _test_conds(before, positive)
                 out = ir.Union_((out, self.conv(value)))
+            self._conds = saved
             return out
         return ir.OTHER
 
@@ -588,9 +607,9 @@ class Extractor:
 
     def visit_IfExp(self, node: ast.IfExp) -> bool:
         # fields are (test, body, orelse); the source order is body, test, orelse
-        self.walk(node.body)
+        self._walk_guarded(node.body, _test_conds(node.test, True))
         self.walk(node.test)
-        self.walk(node.orelse)
+        self._walk_guarded(node.orelse, _test_conds(node.test, False))
         return False
 
     def visit_Subscript(self, node: ast.Subscript) -> bool:
@@ -758,18 +777,34 @@ class Extractor:
         self._role = saved
         return False
 
+    def visit_BoolOp(self, node: ast.BoolOp) -> bool:
+        saved = self._conds
+        positive = type(node.op) is ast.And
+        self.walk(node.values[0])
+        for before, value in zip(node.values, node.values[1:]):
+            self._conds = self._conds + _test_conds(before, positive)
+            self.walk(value)
+        self._conds = saved
+        return False
+
     def visit_If(self, node: ast.If) -> bool:
         # an `elif` chain is walked iteratively: 500 `elif`s must not cost 500 stack frames
         current = node
         self.walk(current.test)
+        failed: tuple = ()  # what holds when every test so far was false
         while True:
-            self._walk_guarded(current.body)
+            self._walk_guarded(current.body, failed + _test_conds(current.test, True))
+            failed = failed + _test_conds(current.test, False)
             orelse = current.orelse
             if len(orelse) != 1 or type(orelse[0]) is not ast.If:
-                self._walk_guarded(orelse)
+                self._walk_guarded(orelse, failed)
+                if not orelse and node is current and current.body and type(current.body[-1]) in _EXITS:
+                    # `if not blocking: return`: the rest of this block runs when the test failed
+                    self._conds = self._conds + failed
                 return False
             current = orelse[0]
-            self._walk_guarded(current.test)  # an `elif` test runs only when the previous ones fail
+            # an `elif` test runs only when the previous ones fail
+            self._walk_guarded(current.test, failed)
 
     def visit_Match(self, node: ast.AST) -> bool:
         self.walk(node.subject)  # type: ignore[attr-defined]
@@ -824,6 +859,33 @@ def _fstring_prefix(node: ast.JoinedStr) -> str:
             break
         out.append(part.value)
     return "".join(out)
+
+
+_EXITS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+
+
+def _test_conds(test: ast.expr, holds: bool) -> tuple[tuple[str, str], ...]:
+    """What a test says of plain names when it is true (`holds`) or false: `blocking` ->
+    blocking is truthy; `x is not None and y` -> x is not None, y is truthy; tests it cannot
+    read say nothing."""
+    t = type(test)
+    if t is ast.Name:
+        return ((test.id, ir.TRUTHY if holds else ir.FALSY),)
+    if t is ast.UnaryOp and type(test.op) is ast.Not:
+        return _test_conds(test.operand, not holds)
+    if t is ast.Compare and len(test.ops) == 1 and type(test.left) is ast.Name:
+        right = test.comparators[0]
+        if type(right) is ast.Constant and right.value is None:
+            op = type(test.ops[0])
+            if op is ast.Is:
+                return ((test.left.id, ir.IS_NONE if holds else ir.NOT_NONE),)
+            if op is ast.IsNot:
+                return ((test.left.id, ir.NOT_NONE if holds else ir.IS_NONE),)
+        return ()
+    if t is ast.BoolOp and (type(test.op) is ast.And) == holds:
+        # all of `a and b` hold when it is true; none of `a or b` when it is false
+        return tuple(c for value in test.values for c in _test_conds(value, holds))
+    return ()
 
 
 _HANDLERS = {

@@ -125,6 +125,9 @@ RETURN = "return"
 YIELD = "yield"
 STORE = "store"
 
+#: Site.conds: what a name must be for the site to run
+TRUTHY, FALSY, IS_NONE, NOT_NONE = "truthy", "falsy", "none", "not-none"
+
 #: Site.role: where a site sits relative to the innermost `try` of its function
 TRY, EXCEPT, FINALLY = "try", "except", "finally"
 DEF = "def"
@@ -147,6 +150,10 @@ class Site(NamedTuple):
     guarded: bool = False
     #: a call whose value is thrown away (an expression statement: `session.commit()`)
     discarded: bool = False
+    #: what must hold of plain names for it to run, from the `if` tests, `and`/`or` operands
+    #: and early exits of its own function: (name, TRUTHY | FALSY | IS_NONE | NOT_NONE) each
+    #: (`if blocking: work()`: work runs only when `blocking` is truthy)
+    conds: tuple[tuple[str, str], ...] = ()
 
 
 #: Loop.kind

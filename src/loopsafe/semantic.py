@@ -91,6 +91,14 @@ class VCoro:
     value: object
 
 
+@dataclass(frozen=True, slots=True)
+class VConst:
+    """A literal `None`, `True` or `False` a caller passes (or leaves to the default) for a
+    parameter its callee tests (`if blocking:`): the branches it rules out do not run."""
+
+    value: object
+
+
 Value = object  # one of the above, or None for "unknown"
 
 SiteRef = tuple  # (module path, site id)
@@ -130,7 +138,7 @@ class Op:
 
 
 class _Func:
-    __slots__ = ("ir", "module", "assigns", "params")
+    __slots__ = ("ir", "module", "assigns", "params", "_tested")
 
     def __init__(self, fir: ir.FuncIR, module: "_Mod") -> None:
         self.ir = fir
@@ -140,6 +148,31 @@ class _Func:
         for name, value, order in reversed(fir.assigns):
             self.assigns.setdefault(name, []).append((order, value))
         self.params = {p.name: p for p in fir.params}
+        self._tested: frozenset[str] | None = None
+
+    def tested_params(self) -> frozenset[str]:
+        """Parameters its sites' conditions test and its body never rebinds (`blocking` in
+        `if blocking: work()`): what a caller passes for them decides whether those sites run."""
+        if self._tested is None:
+            sites = self.module.ir.sites
+            names = {name for sid in self.ir.sites for name, _ in sites[sid].conds}
+            self._tested = frozenset(n for n in names if n in self.params and n not in self.assigns
+                                     and not self.params[n].star)
+        return self._tested
+
+    def site_runs(self, site: ir.Site, env: tuple) -> bool:
+        """False when a condition of the site is ruled out by a literal the caller bound."""
+        if not site.conds or not env:
+            return True
+        for name, test in site.conds:
+            for pname, value in env:
+                if pname == name and type(value) is VConst:
+                    v = value.value
+                    held = (bool(v) if test == ir.TRUTHY else not v if test == ir.FALSY
+                            else v is None if test == ir.IS_NONE else v is not None)
+                    if not held:
+                        return False
+        return True
 
 
 class _Mod:
@@ -818,6 +851,9 @@ class ProjectModel:
                 value = self.eval(v, scope)
                 if value is not None and isinstance(value, (VKind, VInst, VClass, VFunc)):
                     env.append((k, value))
+        tested = fn.tested_params()
+        if tested:
+            env.extend(_literal_args(fn, params, call, tested))
         return tuple(sorted(env, key=lambda kv: kv[0]))
 
     def return_value(self, fn: _Func, env: tuple = ()) -> Value:
@@ -1047,6 +1083,8 @@ class ProjectModel:
         path = fn.module.ir.path
         for sid in fn.ir.sites:
             site = sites[sid]
+            if site.conds and not fn.site_runs(site, env):
+                continue
             op = self._site_op(site, scope, path, depth, helpers)
             if op is not None:
                 yield op
@@ -1445,13 +1483,41 @@ class DirectOps:
         if sid in known:
             return known[sid]
         op = None
-        if sid in self.own:  # only the function's own sites have operations (not a lambda's in it)
-            fn = self.fn
+        fn = self.fn
+        if sid in self.own and fn.site_runs(fn.module.ir.sites[sid], self.scope.env):
+            # only the function's own sites have operations (not a lambda's in it)
             op = self.model._site_op(fn.module.ir.sites[sid], self.scope, fn.module.ir.path, 0, False)
             if op is not None and op.is_via:
                 op = None
         known[sid] = op
         return op
+
+
+_SINGLETONS = {"None": None, "True": True, "False": False}
+
+
+def _literal_args(fn: _Func, params: list, call: ir.Call, tested: frozenset[str]) -> Iterator[tuple[str, VConst]]:
+    """(name, VConst) for the tested parameters a call passes a literal None/True/False to,
+    or leaves to such a default. `params` are those the call's arguments fill, in order."""
+    if any(k in ("*", "**") for k, _ in call.kwargs):
+        return  # `f(*args, **kwargs)`: what is passed is unknown
+    kwargs = dict(call.kwargs)
+    keyword_only: set[str] = set()
+    for param in fn.ir.params:
+        if param.star or keyword_only:  # after `*args`, parameters are keyword-only
+            keyword_only.add(param.name)
+    for i, param in enumerate(params):
+        if param.name not in tested:
+            continue
+        if param.name in kwargs:
+            arg = kwargs[param.name]
+        elif i < len(call.args) and param.name not in keyword_only:
+            arg = call.args[i]
+        else:
+            arg = param.default
+        # the summaries spell the singletons as names (they resolve like other builtins)
+        if type(arg) is ir.Name and arg.id in _SINGLETONS:
+            yield param.name, VConst(_SINGLETONS[arg.id])
 
 
 def is_test_module(path: str) -> bool:

@@ -161,6 +161,12 @@ class BlockingCallViaHelper(Rule):
     and carries the chain down to the blocking operation.
     Test code is not checked (see LOOP101).
 
+    A helper's branch guarded by one of its parameters (`if blocking:`,
+    `if dedup_key is not None and ...`, `if user_id is None: return` before the work) is
+    followed only when the call can take it: a call that leaves that parameter at a `None`,
+    `False` or `True` default, or passes such a literal, rules out the branches its value
+    excludes. Any other argument (a variable, `**kwargs`) may take them.
+
     ## Why is this bad?
     A plain `def` helper runs wherever its caller runs. Called from an `async def`, its
     `db.query(...)` runs on the event loop exactly as if it were written inline, and the
@@ -199,7 +205,9 @@ class BlockingCallViaHelper(Rule):
     ## Known limitations
     Calls through dynamic dispatch (`getattr`, callbacks stored in containers) are not
     followed. A helper whose session parameter has no annotation is only reported when a
-    caller's argument is known to be a sync session.
+    caller's argument is known to be a sync session. Only tests of a parameter itself
+    (truth, `is None`, `is not None`, `not`, `and`/`or`) rule branches out; `mode == "on"`
+    or a parameter the helper rebinds keeps every branch.
     """
 
     code = "LOOP103"

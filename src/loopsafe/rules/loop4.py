@@ -45,6 +45,8 @@ class _Effects:
             for sid in fn.ir.sites:
                 if len(found) == 2:
                     break
+                if not fn.site_runs(sites[sid], env):
+                    continue  # `if reserved_id is not None: query()` with the id left out
                 for what, below in self.site(fn, scope, sites[sid], ops, depth).items():
                     if what not in found:
                         found[what] = (((fn.module.ir.path, sid), fn.ir.qualname),) + below

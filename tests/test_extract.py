@@ -1,0 +1,106 @@
+"""The summaries' Site.conds: what must hold of a name for a site to run.
+
+LOOP103 and LOOP401 drop a helper's sites whose conditions a caller's literal rules out, so a
+condition recorded where it does not hold would hide real findings: each case here pins a
+shape of control flow to the conditions of the calls in it.
+"""
+from __future__ import annotations
+
+import ast
+import textwrap
+
+import pytest
+
+from loopsafe import extract, ir
+
+T, F, NONE, NOT_NONE = ir.TRUTHY, ir.FALSY, ir.IS_NONE, ir.NOT_NONE
+
+
+def conds_of_calls(source: str) -> dict[str, tuple]:
+    """Callee name -> conds of its (only) call site."""
+    source = textwrap.dedent(source)
+    summary = extract.extract(ast.parse(source), source, "m.py", "m", False)
+    out = {}
+    for site in summary.sites:
+        if site.kind == ir.CALL and isinstance(site.expr, ir.Call) and type(site.expr.func) is ir.Name:
+            assert site.expr.func.id not in out, "one call per callee name in these cases"
+            out[site.expr.func.id] = site.conds
+    return out
+
+
+CASES = [
+    ("if/else", """
+        def f(p):
+            if p:
+                a()
+            else:
+                b()
+            c()
+     """, {"a": (("p", T),), "b": (("p", F),), "c": ()}),
+    ("elif chain", """
+        def f(p, q):
+            if p:
+                a()
+            elif q is None:
+                b()
+            else:
+                c()
+     """, {"a": (("p", T),), "b": (("p", F), ("q", NONE)), "c": (("p", F), ("q", NOT_NONE))}),
+    ("and / or operands", """
+        def f(p, q):
+            x = p and a()
+            y = q is None or b()
+            if p is not None and not c(): pass
+     """, {"a": (("p", T),), "b": (("q", NOT_NONE),), "c": (("p", NOT_NONE),)}),
+    ("conditional expression", """
+        def f(p):
+            return a() if not p else b()
+     """, {"a": (("p", F),), "b": (("p", T),)}),
+    ("early return holds for the rest of the block", """
+        def f(p):
+            if p is None:
+                return
+            a()
+     """, {"a": (("p", NOT_NONE),)}),
+    ("an early exit inside a branch ends with the branch", """
+        def f(p, q):
+            if q:
+                if not p:
+                    return
+                a()
+            b()
+     """, {"a": (("q", T), ("p", T)), "b": ()}),
+    ("a continue in a loop body holds in the body only", """
+        def f(items, p):
+            for i in items:
+                if p:
+                    continue
+                a()
+            b()
+     """, {"a": (("p", F),), "b": ()}),
+    ("a test it cannot read says nothing", """
+        def f(p, mode):
+            if mode == "on" or p.flag:
+                a()
+            if p or mode:
+                b()
+     """, {"a": (), "b": ()}),
+    ("a negated disjunction says both are false", """
+        def f(p, q):
+            if not (p or q):
+                a()
+     """, {"a": (("p", F), ("q", F))}),
+    ("a nested function starts afresh", """
+        def f(p):
+            if p:
+                def inner():
+                    a()
+                inner()
+     """, {"a": (), "inner": (("p", T),)}),
+]
+
+
+@pytest.mark.parametrize("source, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_site_conditions(source: str, expected: dict) -> None:
+    got = conds_of_calls(source)
+    assert {name: got[name] for name in expected} == expected
