@@ -144,6 +144,7 @@ class Extractor:
         # the innermost loop (index into self.loops) and whether an if/try inside it encloses us
         self.loops: list[ir.Loop] = []
         self._continues: dict[int, list[int]] = {}  # loop id -> site counts at its `continue`s
+        self._exit_branches: dict[int, list[tuple[int, int]]] = {}  # loop id -> Loop.exit_branches
         self._loop_id = -1
         self._guarded = False
         # what the enclosing `if` tests, `and`/`or` operands and early exits say of plain
@@ -706,8 +707,10 @@ class Extractor:
             if exit_at < 0 and type(stmt) in (ast.Break, ast.Return, ast.Raise):
                 exit_at = len(self.sites)
         continues = tuple(self._continues.pop(loop_id, ()))
-        if exit_at >= 0 or continues:
-            self.loops[loop_id] = self.loops[loop_id]._replace(exit_at=exit_at, continue_at=continues)
+        branches = tuple(self._exit_branches.pop(loop_id, ()))
+        if exit_at >= 0 or continues or branches:
+            self.loops[loop_id] = self.loops[loop_id]._replace(exit_at=exit_at, continue_at=continues,
+                                                               exit_branches=branches)
 
     def visit_Continue(self, node: ast.Continue) -> bool:
         if self._loop_id >= 0:
@@ -787,17 +790,30 @@ class Extractor:
         self._conds = saved
         return False
 
+    def _walk_branch(self, body: list, conds: tuple) -> None:
+        """An `if`/`else` branch; in a loop, one that ends by leaving it is noted (Loop.exit_branches)."""
+        first = len(self.sites)
+        self._walk_guarded(body, conds)
+        if self._loop_id < 0 or not body or type(body[-1]) not in _LEAVE_LOOP or len(self.sites) == first:
+            return
+        loop_id = self._loop_id
+        while loop_id >= 0 and self.loops[loop_id].kind != ir.COMP:
+            self._exit_branches.setdefault(loop_id, []).append((first, len(self.sites)))
+            if type(body[-1]) is ast.Break:
+                break  # `return` and `raise` leave every enclosing loop of the function
+            loop_id = self.loops[loop_id].parent
+
     def visit_If(self, node: ast.If) -> bool:
         # an `elif` chain is walked iteratively: 500 `elif`s must not cost 500 stack frames
         current = node
         self.walk(current.test)
         failed: tuple = ()  # what holds when every test so far was false
         while True:
-            self._walk_guarded(current.body, failed + _test_conds(current.test, True))
+            self._walk_branch(current.body, failed + _test_conds(current.test, True))
             failed = failed + _test_conds(current.test, False)
             orelse = current.orelse
             if len(orelse) != 1 or type(orelse[0]) is not ast.If:
-                self._walk_guarded(orelse, failed)
+                self._walk_branch(orelse, failed)
                 if not orelse and node is current and current.body and type(current.body[-1]) in _EXITS:
                     # `if not blocking: return`: the rest of this block runs when the test failed
                     self._conds = self._conds + failed
@@ -862,6 +878,7 @@ def _fstring_prefix(node: ast.JoinedStr) -> str:
 
 
 _EXITS = (ast.Return, ast.Raise, ast.Continue, ast.Break)
+_LEAVE_LOOP = (ast.Return, ast.Raise, ast.Break)
 
 
 def _test_conds(test: ast.expr, holds: bool) -> tuple[tuple[str, str], ...]:

@@ -177,6 +177,9 @@ class Loop(NamedTuple):
     #: most once per loop), or -1; and the same count at each `continue` of the body
     exit_at: int = -1
     continue_at: tuple[int, ...] = ()
+    #: branches of the body that end by leaving the loop (`if found: save(x); break`), as
+    #: [first, end) ranges of site ids: what runs there runs at most once per loop run
+    exit_branches: tuple[tuple[int, int], ...] = ()
 
 
 class FuncIR(NamedTuple):

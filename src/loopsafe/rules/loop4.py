@@ -120,10 +120,12 @@ def _classify(kind: str, method: str) -> str:
 
 
 def _runs_once(loop: ir.Loop, site: ir.Site) -> bool:
-    """The site runs at most once per run of the loop: the body leaves the loop (a top-level
-    `break`/`return`/`raise`) after it, and no `continue` comes between."""
-    exit_at = loop.exit_at
-    return 0 <= site.id < exit_at and not any(site.id < c <= exit_at for c in loop.continue_at)
+    """The site runs at most once per run of the loop: the body, or the `if` branch the site
+    is in, leaves the loop (`break`/`return`/`raise`) after it, and no `continue` comes between."""
+    for end in (loop.exit_at, *(end for first, end in loop.exit_branches if first <= site.id)):
+        if 0 <= site.id < end and not any(site.id < c <= end for c in loop.continue_at):
+            return True
+    return False
 
 
 class _Loops:
@@ -395,9 +397,10 @@ class QueryInLoop(Rule):
     constructors, arguments), and only two levels down: deeper chains are whole
     operations rather than a query per item. A collection the analysis cannot trace
     (built in a comprehension, read from `self`, returned by a helper that does not
-    query) is not taken as data, so a loop over it is not reported. A query the body
-    follows with a top-level `break`, `return` or `raise` (and no `continue` between) runs
-    at most once and is not reported; a `break` inside an `if` is not seen that way.
+    query) is not taken as data, so a loop over it is not reported. A query that the body,
+    or the `if`/`else` branch it is in, follows with a `break`, `return` or `raise` (and no
+    `continue` between) runs at most once and is not reported; an exit deeper down (in a
+    `try`, a `with`, a nested `if` of the branch) is not seen that way.
 
     ## References
     - [SQLAlchemy: Relationship Loading Techniques (the N+1 problem)](https://docs.sqlalchemy.org/en/20/orm/queryguide/relationships.html)
