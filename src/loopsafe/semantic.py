@@ -255,6 +255,7 @@ class ProjectModel:
         self.focus: set[str] | None = None
         self._routes: dict | None = None
         self._startup: set | None = None
+        self._app_imported: set[str] | None = None
         #: the FastAPI version the project pins ("" unknown), for version-dependent messages
         #: (LOOP205); the front end resolves it (configuration, else the project's pins)
         self.fastapi_version: str = self.options.fastapi_version
@@ -744,6 +745,11 @@ class ProjectModel:
     def call_result(self, call: ir.Call, scope: _Scope) -> Value:
         func = self.eval(call.func, scope)
         if func is None:
+            if type(call.func) is ir.Name and call.func.id == "next" and call.args \
+                    and self.lookup("next", scope) is None:
+                # the builtin: a project generator's first yielded value (`next(get_db())`)
+                gen = self.eval(call.args[0], scope)
+                return gen.value if isinstance(gen, VGen) else None
             return self._orm_query(call, scope)
         if isinstance(func, VExt):
             q = func.qualname
@@ -839,7 +845,7 @@ class ProjectModel:
             elif fn.ir.method_type == "class":
                 env.append((params[0].name, VClass(fn.module.ir.path, fn.ir.class_name)))
                 params = params[1:]
-        if call is None or scope is None:
+        if call is None or scope is None or not _fits(fn, params, call):
             return tuple(env)
         for param, arg in zip(params, call.args):
             value = self.eval(arg, scope)
@@ -1144,13 +1150,14 @@ class ProjectModel:
                     return Op(ref, k.enter_effect, k.label, k.twin)
         return None
 
-    def _iter_op(self, value: Value, ref: SiteRef, depth: int = 0) -> Op | None:
+    def _iter_op(self, value: Value, ref: SiteRef, depth: int = 0, first: bool = False) -> Op | None:
         if isinstance(value, VGen) and isinstance(value.func, VFunc):
-            # consuming a project generator runs its body here
+            # consuming a project generator runs its body here; `next(gen)` (`first`) runs
+            # it up to its first `yield` only (`db = next(get_db())`: not its cleanup)
             fn = self.func(value.func)
             if fn is None or fn.ir.is_async:
                 return None
-            return self._ops_to_via(fn, value.func, value.env, ref, depth)
+            return self._ops_to_via(fn, value.func, value.env, ref, depth, _first_yield(fn) if first else None)
         k = cat.kind(self._kind_of(value))
         if k is not None and not k.is_async and k.iter_effect != cat.NONE:
             return Op(ref, k.iter_effect, k.label, k.twin)
@@ -1188,7 +1195,7 @@ class ProjectModel:
             if self.lookup(f.id, scope) is not None:
                 return None  # shadowed by the project
             if f.id in _BUILTIN_ITERATORS:
-                return self._iter_op(self.eval(call.args[0], scope), ref, depth)
+                return self._iter_op(self.eval(call.args[0], scope), ref, depth, first=f.id == "next")
             if f.id in ("len", "bool"):
                 value = self.eval(call.args[0], scope)
                 kind = self._kind_of(value)
@@ -1215,8 +1222,11 @@ class ProjectModel:
             return None
         return self._ops_to_via(fn, func, self.bind_args(fn, func, call, scope), ref, depth)
 
-    def _ops_to_via(self, fn: _Func, func: VFunc, env: tuple, ref: SiteRef, depth: int) -> Op | None:
+    def _ops_to_via(self, fn: _Func, func: VFunc, env: tuple, ref: SiteRef, depth: int,
+                    before: int | None = None) -> Op | None:
         ops = self.site_ops(fn, env, depth + 1)
+        if before is not None:
+            ops = tuple(op for op in ops if op.site[1] < before)
         if not ops:
             return None
         best = min(ops, key=lambda o: (len(o.chain), o.site[1]))
@@ -1416,7 +1426,29 @@ class ProjectModel:
 
     def is_test_code(self, fn: _Func) -> bool:
         """Is this function in test code? Blocking there stalls a test, not a request."""
-        return is_test_module(fn.module.ir.path)
+        return self.is_test_path(fn.module.ir.path)
+
+    def is_test_path(self, path: str) -> bool:
+        """Test code: `is_test_module`, except a `test_*.py`/`*_test.py` module outside test
+        folders that the application imports (`routers/test_checkout.py` mounted by `main.py`)."""
+        if not is_test_module(path):
+            return False
+        parts = path.replace("\\", "/").split("/")
+        if parts[-1] == "conftest.py" or any(p in ("tests", "test") for p in parts[:-1]):
+            return True
+        if self._app_imported is None:
+            self._app_imported = set()
+            for mod in self.by_path.values():
+                if is_test_module(mod.ir.path):
+                    continue
+                for _, target in mod.ir.imports:
+                    parts = target.split(".")
+                    for i in range(len(parts), 0, -1):
+                        found = self.find_module(".".join(parts[:i]), mod.ir.name)
+                        if found is not None:
+                            self._app_imported.add(found.ir.path)
+                            break
+        return path not in self._app_imported
 
     def is_migration_script(self, mod: _Mod) -> bool:
         """An Alembic script (`env.py` uses `alembic.context`, a revision `alembic.op`): its
@@ -1494,6 +1526,33 @@ class DirectOps:
 
 
 _SINGLETONS = {"None": None, "True": True, "False": False}
+
+
+def _fits(fn: _Func, params: list, call: ir.Call) -> bool:
+    """Can the call's arguments bind to these parameters? A call that would raise TypeError
+    (`create(payload, db)` for `create(self, tasks, payload, db)`) binds nothing: shifted
+    arguments would give parameters values they never get."""
+    if any(k in ("*", "**") for k, _ in call.kwargs):
+        return True
+    named = {k for k, _ in call.kwargs}
+    keyword_only: set[str] = set()
+    varargs = False
+    for param in fn.ir.params:
+        if param.star == "*":
+            varargs = True
+        if param.star or keyword_only:
+            keyword_only.add(param.name)
+    positional = [p for p in params if p.name not in keyword_only]
+    if len(call.args) > len(positional) and not varargs:
+        return False
+    return all(p.default is not None or p.name in named or (p.name not in keyword_only and i < len(call.args))
+               for i, p in enumerate(params))
+
+
+def _first_yield(fn: _Func) -> int:
+    """The site id of a generator's first `yield` (what runs before it, `next()` runs)."""
+    sites = fn.module.ir.sites
+    return min((sid for sid in fn.ir.sites if sites[sid].kind == ir.YIELD), default=len(sites))
 
 
 def _literal_args(fn: _Func, params: list, call: ir.Call, tested: frozenset[str]) -> Iterator[tuple[str, VConst]]:

@@ -33,7 +33,9 @@ class SyncDbCallInAsync(Rule):
     still reported (the loop is blocked) but its message says that no request is served
     while that code runs: it delays startup or shutdown, not requests. Test code
     (`conftest.py`, `test_*.py`, files under `tests/`) is not checked: blocking there
-    stalls a test, not a request (as for LOOP102 and LOOP103).
+    stalls a test, not a request (as for LOOP102, LOOP103 and LOOP105). A `test_*.py` module
+    outside test folders that application code imports (a router named `test_checkout.py`
+    mounted by the app) is application code.
 
     ## Why is this bad?
     FastAPI runs `async def` endpoints and dependencies on the event loop. A synchronous
@@ -266,7 +268,8 @@ class AsyncEndpointWithoutAwait(Rule):
 
     ## Known limitations
     Only functions registered as routes (decorators, `add_api_route`,
-    `router.get(...)(fn)`) or used in `Depends`/`Security` are considered.
+    `router.get(...)(fn)`) or used in `Depends`/`Security` are considered, outside test
+    code (see LOOP101): a route a test defines for its own client blocks only that test.
     """
 
     code = "LOOP105"
@@ -276,7 +279,7 @@ class AsyncEndpointWithoutAwait(Rule):
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         for fn in model.functions():
-            if not model.on_loop(fn) or fn.ir.has_await or not model.is_entry_point(fn):
+            if not model.on_loop(fn) or fn.ir.has_await or not model.is_entry_point(fn) or model.is_test_code(fn):
                 continue
             if model.loop_ops(fn):
                 kind = "route" if (fn.module.ir.path, fn.ir.qualname) in model.routes() else "dependency"

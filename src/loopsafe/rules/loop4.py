@@ -10,7 +10,7 @@ from loopsafe.flow import (
     url_texts, walk,
 )
 from loopsafe.rules.base import Emit, Rule
-from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope, is_test_module
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope
 
 QUERY, COMMIT = "query", "commit"
 _MAX_DEPTH = 8
@@ -289,7 +289,7 @@ def _loop_effects(model: ProjectModel, effects: _Effects) -> Iterator[tuple[_Fun
         path = fn.module.ir.path
         is_test = tests.get(path)
         if is_test is None:
-            is_test = tests[path] = is_test_module(path)
+            is_test = tests[path] = model.is_test_path(path)
         if is_test:
             continue  # test code: its loops build fixtures, performance is not the point
         sites = fn.module.ir.sites
@@ -762,7 +762,7 @@ class QueryWithoutTimeout(Rule):
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         hooked = _event_targets(model)
         for facts, site, call in calls(model):
-            if is_test_module(facts.mod.ir.path) or facts.model.is_migration_script(facts.mod):
+            if model.is_test_path(facts.mod.ir.path) or facts.model.is_migration_script(facts.mod):
                 continue
             if type(call.func) is not ir.Name and type(call.func) is not ir.Attr:
                 continue
