@@ -460,6 +460,11 @@ _kind(Kind("redis.AsyncRedis", "redis.asyncio Redis", is_async=True,
                ("register_script monitor client from_url from_pool get_connection_kwargs get_encoder "
                 "set_response_callback get_retry set_retry load_external_module scan_iter hscan_iter sscan_iter "
                 "zscan_iter json ft ts bf cf cms topk tdigest graph vset", _m()),
+               # redis.asyncio.RedisCluster's node bookkeeping is plain (not in db-apis.md
+               # §11.2; read in redis 8.1.0's redis/asyncio/cluster.py: `def`, no I/O)
+               ("get_nodes get_primaries get_replicas get_random_node get_default_node set_default_node "
+                "get_node get_node_from_key get_random_primary_or_all_nodes get_random_primary_node "
+                "get_special_nodes keyslot keyspace_notifications", _m()),
            )))
 _kind(Kind("redis.AsyncPipeline", "redis.asyncio Pipeline", is_async=True,
            methods=_methods(("execute watch unwatch reset discard aclose immediate_execute_command load_scripts",

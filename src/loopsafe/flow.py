@@ -234,6 +234,8 @@ class FunctionFacts:
         func = self.eval(call.func)
         if not isinstance(func, VMethod):
             return None
+        if func.alt:
+            func = func.at(self.mod.ir.sites[call.site].awaited)
         k = cat.kind(func.kind)
         if k is None:
             return None

@@ -29,6 +29,9 @@ class VKind:
     """An object of a catalogue kind (`sqlalchemy.Session`)."""
 
     kind: str
+    #: the sync kind it may also be (`Union[AsyncSession, Session]`): each call says which,
+    #: by being awaited (see `VMethod.at`)
+    alt: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +40,12 @@ class VMethod:
 
     kind: str
     name: str
+    #: the same method of the sync kind the object may also be (VKind.alt)
+    alt: str = ""
+
+    def at(self, awaited: bool) -> "VMethod":
+        """The method a call means: awaited, the async kind's; not awaited, the sync one's."""
+        return self if not self.alt else VMethod(self.kind if awaited else self.alt, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -414,7 +423,9 @@ class ProjectModel:
             # values the caller bound: own params as "name", enclosing ones as "^name"
             wanted = name if inner else "^" + name
             for pname, pvalue in scope.env:
-                if pname == wanted:
+                # a literal the caller passed rules out branches (site_runs); as a value
+                # it is no object of interest: `self.conn = conn` then means nothing
+                if pname == wanted and type(pvalue) is not VConst:
                     return pvalue
             if name in fn.params:
                 value = self.param_value(fn, name, scope if inner else _Scope(fn.module, fn))
@@ -536,7 +547,12 @@ class ProjectModel:
         if isinstance(base, VExt):
             return VExt(f"{base.qualname}.{attr}")
         if isinstance(base, VKind):
-            return self._kind_attr(base.kind, attr)
+            value = self._kind_attr(base.kind, attr)
+            if base.alt and isinstance(value, VMethod):
+                other = self._kind_attr(base.alt, attr)
+                if isinstance(other, VMethod):
+                    return VMethod(value.kind, value.name, other.kind)
+            return value
         if isinstance(base, VClass):
             fn = self.find_method(base.module, base.qualname, attr)
             if fn is not None:
@@ -767,6 +783,8 @@ class ProjectModel:
                             return VKind(table[arg.qualname])
             return VKind(entry.returns) if entry.returns else None
         if isinstance(func, VMethod):
+            if func.alt:
+                func = func.at(scope.mod.ir.sites[call.site].awaited)
             k = cat.kind(func.kind)
             m = k.methods.get(func.name) or k.other_methods if k else None
             if m is not None and m.named_returns and (call.args or any(n == "name" for n, _ in call.kwargs)):
@@ -905,11 +923,7 @@ class ProjectModel:
             parsed = _parse_dotted(expr.value)
             return self.annotation_value(parsed, scope, depth + 1) if parsed is not None else None
         if t is ir.Union_:
-            for item in expr.items:
-                value = self.annotation_value(item, scope, depth + 1)
-                if value is not None:
-                    return value
-            return None
+            return _one_of([self.annotation_value(item, scope, depth + 1) for item in expr.items])
         if t is ir.Sub:
             base = self.eval(expr.value, scope)
             if isinstance(base, VExt):
@@ -917,11 +931,7 @@ class ProjectModel:
                 if q in cat.ANNOTATED or q in cat.GENERATOR_TYPES:
                     return self.annotation_value(expr.index[0], scope, depth + 1) if expr.index else None
                 if q in cat.OPTIONAL_WRAPPERS:
-                    for item in expr.index:
-                        value = self.annotation_value(item, scope, depth + 1)
-                        if value is not None:
-                            return value
-                    return None
+                    return _one_of([self.annotation_value(item, scope, depth + 1) for item in expr.index])
                 if q in cat.CALLABLE_TYPES:
                     # `Callable[[], Session]`: calling it gives a Session, as a sessionmaker's call does
                     made = self.annotation_value(expr.index[-1], scope, depth + 1) if expr.index else None
@@ -1105,8 +1115,13 @@ class ProjectModel:
             if func is None:
                 return self._builtin_op(call, scope, ref, depth) or self._bind_op(call, scope, ref)
             if isinstance(func, VMethod):
+                func = func.at(site.awaited)
                 k = cat.kind(func.kind)
                 if k is None or (k.is_async and func.name not in k.methods):
+                    return None
+                if site.awaited and not k.is_async:
+                    # `await session.execute(...)` on what says it is a sync Session: a sync
+                    # result cannot be awaited, so the evidence (an annotation) is wrong
                     return None
                 m = k.methods.get(func.name) or k.other_methods
                 if m is not None and m.effect != cat.NONE:
@@ -1526,6 +1541,19 @@ class DirectOps:
 
 
 _SINGLETONS = {"None": None, "True": True, "False": False}
+
+
+def _one_of(values: list) -> Value:
+    """What a union annotation promises: its first known member; for a sync and an async
+    kind (`Union[AsyncSession, Session]`, which one arrives is the caller's), the async kind
+    with the sync one as its alternative: each call says which it meant by being awaited."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return None
+    kinds = [(v.kind, k.is_async) for v in known if isinstance(v, VKind) and (k := cat.kind(v.kind)) is not None]
+    async_kind = next((name for name, is_async in kinds if is_async), "")
+    sync_kind = next((name for name, is_async in kinds if not is_async), "")
+    return VKind(async_kind, sync_kind) if async_kind and sync_kind else known[0]
 
 
 def _fits(fn: _Func, params: list, call: ir.Call) -> bool:

@@ -69,6 +69,7 @@ class _Effects:
         call = site.expr
         func = self.model.eval(call.func, scope)
         if isinstance(func, VMethod):
+            func = func.at(site.awaited)
             k = cat.kind(func.kind)
             if k is None:
                 return {}
