@@ -641,6 +641,12 @@ _entry("sqlalchemy.ext.asyncio.async_sessionmaker sqlalchemy.ext.asyncio.session
        Entry(instance="sqlalchemy.AsyncSessionFactory", returns="sqlalchemy.AsyncSessionFactory"))
 _entry("sqlalchemy.orm.scoped_session sqlalchemy.orm.scoping.scoped_session",
        Entry(instance="sqlalchemy.ScopedSession", returns="sqlalchemy.ScopedSession"))
+_entry("sqlalchemy.ext.asyncio.scoping.async_scoped_session", _ASYNC_SESSION)
+#: LOOP201: session registries; one keyed by a `scopefunc` (the current task, a request id)
+#: keeps each key's session until `remove()` (SQLAlchemy: "Using asyncio scoped session")
+SCOPED_REGISTRIES = frozenset({"sqlalchemy.orm.scoped_session", "sqlalchemy.orm.scoping.scoped_session",
+                               "sqlalchemy.ext.asyncio.async_scoped_session",
+                               "sqlalchemy.ext.asyncio.scoping.async_scoped_session"})
 _entry("sqlalchemy.create_engine sqlalchemy.engine.create_engine sqlalchemy.engine_from_config "
        "sqlalchemy.future.create_engine sqlmodel.create_engine",
        Entry(returns="sqlalchemy.Engine"))

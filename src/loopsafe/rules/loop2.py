@@ -23,6 +23,10 @@ _REF_SA_ASYNC_TASKS = "https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.
 _REF_SA_SCOPED = "https://docs.sqlalchemy.org/en/20/orm/contextual.html"
 
 
+def _site_scope(mod, site: ir.Site) -> _Scope:
+    return _Scope(mod, mod.funcs.get(site.function) if site.function else None)
+
+
 def _focused(model: ProjectModel, path: str) -> bool:
     return model.focus is None or path in model.focus
 
@@ -111,6 +115,12 @@ class SessionNotClosed(Rule):
     A helper that returns a new session to its caller is fine, as long as the caller
     closes it.
 
+    A session registry keyed by a `scopefunc` (`async_scoped_session(factory,
+    scopefunc=current_task)`) is reported where it is made when nothing in the project
+    calls its `remove()`: closing the sessions does not take them, nor the tasks they are
+    keyed by, out of the registry. Call `await Session.remove()` when each request ends
+    (a middleware or the dependency's `finally`).
+
     ## Known limitations
     Only names local to one function are followed; a session stored on an object, in a
     container, or passed to a library function is assumed to be owned there. `with
@@ -122,6 +132,7 @@ class SessionNotClosed(Rule):
     Scripts and tests are checked like application code (use `per-file-ignores`).
 
     ## References
+    - [SQLAlchemy: using asyncio scoped session](https://docs.sqlalchemy.org/en/20/orm/extensions/asyncio.html#using-asyncio-scoped-session)
     - [SQLAlchemy: opening and closing a Session](https://docs.sqlalchemy.org/en/20/orm/session_basics.html#opening-and-closing-a-session)
     - [SQLAlchemy: when do I close a Session?](https://docs.sqlalchemy.org/en/20/orm/session_basics.html#when-do-i-construct-a-session-when-do-i-commit-it-and-when-do-i-close-it)
     - [FastAPI: SQL databases](https://fastapi.tiangolo.com/tutorial/sql-databases/)
@@ -159,6 +170,43 @@ class SessionNotClosed(Rule):
                 if message:
                     path = fn.module.ir.path
                     yield Emit(path, (path, sid), message, function=fn.ir.qualname)
+        yield from self._registries_never_removed(model)
+
+    def _registries_never_removed(self, model: ProjectModel) -> Iterator[Emit]:
+        """`async_scoped_session(factory, scopefunc=current_task)` and nothing ever calls its
+        `remove()`: every task's session (and the task) stays in the registry."""
+        made: list[tuple[str, ir.Site]] = []
+        removes: list[tuple[ir.Expr, _Scope]] = []
+        for path, mod in model.by_path.items():
+            for site in mod.ir.sites:
+                call = site.expr
+                if site.kind != ir.CALL or type(call) is not ir.Call:
+                    continue
+                func = call.func
+                name = func.id if type(func) is ir.Name else func.attr if type(func) is ir.Attr else ""
+                if name == "remove" and type(func) is ir.Attr:
+                    removes.append((func.value, _site_scope(mod, site)))
+                elif name.endswith("scoped_session") and any(k == "scopefunc" for k, _ in call.kwargs):
+                    made.append((path, site))
+            for fn in mod.funcs.values():  # `Scoped.remove` handed over as a callback
+                removes.extend((ir.Name(base, pos), _Scope(mod, fn)) for base, attr, pos in fn.ir.attr_reads
+                               if attr == "remove")
+        if not made:
+            return
+        for expr, scope in removes:
+            value = model.eval(expr, scope)
+            if isinstance(value, VKind) and value.kind in (lc.SCOPED_SESSION, "sqlalchemy.AsyncSession"):
+                return
+        for path, site in made:
+            if not _focused(model, path):
+                continue
+            func = model.eval(site.expr.func, _site_scope(model.by_path[path], site))
+            if isinstance(func, VExt) and func.qualname in cat.SCOPED_REGISTRIES:
+                yield Emit(path, (path, site.id),
+                           "`{code}` keeps a session per `scopefunc` key (a task, a request) until "
+                           "`remove()`, and the project never calls it: each key's session, and the "
+                           "task itself, stays in the registry for the life of the process; "
+                           "`await registry.remove()` when the request ends", function=site.function)
 
     def _verdict(self, model, tracker: lc.Lifecycles, fn: _Func, gk: str, managed: bool, occ: lc.Occ,
                  made: lc.Creation, facts: lc.FnFacts) -> str:
