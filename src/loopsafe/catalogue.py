@@ -642,6 +642,23 @@ _entry("sqlalchemy.ext.asyncio.async_sessionmaker sqlalchemy.ext.asyncio.session
 _entry("sqlalchemy.orm.scoped_session sqlalchemy.orm.scoping.scoped_session",
        Entry(instance="sqlalchemy.ScopedSession", returns="sqlalchemy.ScopedSession"))
 _entry("sqlalchemy.ext.asyncio.scoping.async_scoped_session", _ASYNC_SESSION)
+#: a sync kind -> its async twin: a call of the sync kind's method that is awaited means the
+#: object is the twin (`db: psycopg.Connection` annotated, `await db.execute(...)` written:
+#: a sync result cannot be awaited, so the annotation names the wrong class)
+ASYNC_KIND_OF = MappingProxyType({
+    "sqlalchemy.Session": "sqlalchemy.AsyncSession",
+    "sqlalchemy.Connection": "sqlalchemy.AsyncConnection",
+    "sqlalchemy.Engine": "sqlalchemy.AsyncEngine",
+    "psycopg.Connection": "psycopg.AsyncConnection",
+    "psycopg.Cursor": "psycopg.AsyncCursor",
+    "psycopg.Pool": "psycopg.AsyncPool",
+    "pymongo.MongoClient": "pymongo.AsyncClient",
+    "pymongo.Database": "pymongo.AsyncDatabase",
+    "pymongo.Collection": "pymongo.AsyncCollection",
+    "redis.Redis": "redis.AsyncRedis",
+})
+#: `typing.cast(T, value)`: the value is what the annotation T says
+CASTS = frozenset({"typing.cast", "typing_extensions.cast"})
 #: LOOP201: session registries; one keyed by a `scopefunc` (the current task, a request id)
 #: keeps each key's session until `remove()` (SQLAlchemy: "Using asyncio scoped session")
 SCOPED_REGISTRIES = frozenset({"sqlalchemy.orm.scoped_session", "sqlalchemy.orm.scoping.scoped_session",
@@ -931,6 +948,10 @@ CURSOR_READS = frozenset({"fetchone", "fetchall", "fetchmany"})
 UNIT_OF_WORK_METHODS = frozenset({"delete", "merge"})
 SESSION_KINDS = frozenset({"sqlalchemy.Session", "sqlalchemy.ScopedSession", "sqlalchemy.AsyncSession"})
 COMMIT_METHODS = frozenset({"commit", "commit_transaction"})
+#: LOOP401/LOOP402: progress bars that hand on their iterable's items (`for id in tqdm(ids)`)
+PROGRESS_ITERATORS = frozenset({"tqdm.tqdm", "tqdm.auto.tqdm", "tqdm.std.tqdm", "tqdm.notebook.tqdm",
+                                "tqdm.asyncio.tqdm", "tqdm.asyncio.tqdm_asyncio", "tqdm.rich.tqdm",
+                                "rich.progress.track"})
 #: loops that are not over data: fixed retries, counters (LOOP401/LOOP402)
 COUNTING_ITERATORS = frozenset({"range", "itertools.count", "itertools.repeat", "itertools.cycle"})
 RETRY_ITERATORS_PREFIXES = ("tenacity.", "stamina.", "backoff.")

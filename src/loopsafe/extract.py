@@ -292,7 +292,7 @@ class Extractor:
                 return ir.Const(value)
             return ir.OTHER  # floats, complex numbers, `...`: no rule reads them
         if t is ast.JoinedStr:
-            return ir.FStr(_fstring_prefix(node))
+            return ir.FStr(_fstring_prefix(node), _first_field_names(node))
         if t in (ast.Dict, ast.DictComp, ast.ListComp, ast.SetComp, ast.GeneratorExp):
             self._opaque(node)
             return ir.OTHER
@@ -875,6 +875,14 @@ def _fstring_prefix(node: ast.JoinedStr) -> str:
             break
         out.append(part.value)
     return "".join(out)
+
+
+def _first_field_names(node: ast.JoinedStr) -> tuple[str, ...]:
+    """The plain names the first replacement field of an f-string reads."""
+    for part in node.values:
+        if type(part) is ast.FormattedValue:
+            return tuple(dict.fromkeys(n.id for n in ast.walk(part.value) if type(n) is ast.Name))
+    return ()
 
 
 _EXITS = (ast.Return, ast.Raise, ast.Continue, ast.Break)

@@ -95,9 +95,11 @@ class Slice(NamedTuple):
 
 
 class FStr(NamedTuple):
-    """An f-string: only its literal text before the first replacement field is known."""
+    """An f-string: only its literal text before the first replacement field is known, and
+    the plain names that field reads (`f"DELETE FROM {schema}.{table}"`: ("schema",))."""
 
     prefix: str
+    first_names: tuple[str, ...] = ()
 
 
 class Other(NamedTuple):

@@ -40,12 +40,15 @@ class VMethod:
 
     kind: str
     name: str
-    #: the same method of the sync kind the object may also be (VKind.alt)
+    #: the same method of the other kind the object may be (VKind.alt, cat.ASYNC_KIND_OF)
     alt: str = ""
 
     def at(self, awaited: bool) -> "VMethod":
         """The method a call means: awaited, the async kind's; not awaited, the sync one's."""
-        return self if not self.alt else VMethod(self.kind if awaited else self.alt, self.name)
+        if not self.alt:
+            return self
+        k = cat.kind(self.kind)
+        return VMethod(self.kind if (k is not None and k.is_async) == awaited else self.alt, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,7 +444,13 @@ class ProjectModel:
                     # wins; in loops a later binding may reach, so it is the fallback
                     # (`x = None` placeholders are skipped; only when nothing precedes the
                     # use, as in a loop, may a later binding reach it)
-                    exprs = next(([e] for o, e in pairs if (pos < 0 or o < pos) and not _is_none(e)), None)
+                    at = next((i for i, (o, e) in enumerate(pairs) if (pos < 0 or o < pos) and not _is_none(e)), -1)
+                    exprs = [pairs[at][1]] if at >= 0 else None
+                    if at >= 0 and at + 1 < len(pairs) and type(pairs[at + 1][1]) is ir.Annot \
+                            and type(pairs[at][1]) is not ir.Annot:
+                        # `pool: AsyncConnectionPool = request.state.pool`: what the annotation
+                        # says when the value itself tells nothing
+                        exprs.append(pairs[at + 1][1])
                     if exprs is None:
                         exprs = [e for o, e in pairs if o >= pos and not _is_none(e)]
                     guard = (name, pos)
@@ -548,8 +557,11 @@ class ProjectModel:
             return VExt(f"{base.qualname}.{attr}")
         if isinstance(base, VKind):
             value = self._kind_attr(base.kind, attr)
-            if base.alt and isinstance(value, VMethod):
-                other = self._kind_attr(base.alt, attr)
+            # the other kind the object may be: a union's sync member, or the async twin of a
+            # sync kind (an awaited call shows the annotation named the wrong class)
+            alt = base.alt or cat.ASYNC_KIND_OF.get(base.kind, "")
+            if alt and isinstance(value, VMethod):
+                other = self._kind_attr(alt, attr)
                 if isinstance(other, VMethod):
                     return VMethod(value.kind, value.name, other.kind)
             return value
@@ -771,6 +783,10 @@ class ProjectModel:
             q = func.qualname
             if q in ("contextlib.contextmanager", "contextlib.asynccontextmanager", "functools.wraps"):
                 return self.eval(call.args[0], scope) if call.args else None
+            if q in cat.CASTS:
+                # `cast(AsyncConnectionPool, request.state.pool)`: the type it names
+                target = call.args[0] if call.args else dict(call.kwargs).get("typ")
+                return self.annotation_value(target, scope) if target is not None else None
             entry = self.entry(q)
             if entry is None:
                 return None

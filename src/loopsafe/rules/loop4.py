@@ -1,6 +1,8 @@
 """LOOP4xx: query performance."""
 from __future__ import annotations
 
+import re
+
 from typing import Iterator
 
 from loopsafe import catalogue as cat
@@ -104,6 +106,32 @@ class _Effects:
         return self.function(target, env, depth + 1)
 
 
+#: the text of an f-string statement up to its first replacement field, when that field is a
+#: table, column or other schema name (`f'DELETE FROM "{table}"'`, `f"ALTER TABLE t ADD COLUMN {col}"`)
+_SCHEMA_NAME_PREFIX = re.compile(
+    r"(?is)(?:\b(?:from|into|update|table|join|exists|truncate|describe|analyze|vacuum|reindex|column|"
+    r"trigger|index|view|schema|database|sequence)|\bpragma\s+\w+\s*\()\s*[\"`\[]?\s*$")
+
+
+def _per_schema_object(fn: _Func, site: ir.Site, loop: ir.Loop) -> bool:
+    """A statement written in the loop that interpolates the item as its table (or column,
+    trigger...) name: one statement per schema object, which no `IN (...)` can merge."""
+    call = site.expr
+    sql = call.args[0] if isinstance(call, ir.Call) and call.args else None
+    if type(sql) is ir.Call and sql.args:  # text(f"...")
+        sql = sql.args[0]
+    if type(sql) is not ir.FStr or not _SCHEMA_NAME_PREFIX.search(sql.prefix):
+        return False
+    items = set(loop.targets)
+    for name in sql.first_names:
+        if name in items:
+            return True
+        # `table_name = table[0]`: named after the item one step away
+        if any(type(n) is ir.Name and n.id in items for _order, e in fn.assigns.get(name, ()) for n in walk(e)):
+            return True
+    return False
+
+
 def _inst(cls: VClass) -> VInst:
     return VInst(cls.module, cls.qualname)
 
@@ -195,9 +223,9 @@ class _Loops:
                 return False  # range(0, len(ids), size): batches
             return any(type(a) is ir.Call and facts.is_builtin(a.func, {"len"}) and a.args
                        and self.is_data(a.args[0], depth + 1) for a in expr.args)
-        if facts.is_builtin(expr.func, _PASS_THROUGH):
-            return any(self.is_data(a, depth + 1) for a in expr.args)
         q = facts.external(expr.func)
+        if facts.is_builtin(expr.func, _PASS_THROUGH) or q in cat.PROGRESS_ITERATORS:
+            return any(self.is_data(a, depth + 1) for a in expr.args)
         if q in cat.COUNTING_ITERATORS or q.startswith(cat.RETRY_ITERATORS_PREFIXES):
             return False
         name = call_name(expr).lower()
@@ -290,9 +318,11 @@ def _loop_effects(model: ProjectModel, effects: _Effects) -> Iterator[tuple[_Fun
         path = fn.module.ir.path
         is_test = tests.get(path)
         if is_test is None:
-            is_test = tests[path] = model.is_test_path(path)
+            is_test = tests[path] = model.is_test_path(path) or model.is_migration_script(fn.module)
         if is_test:
-            continue  # test code: its loops build fixtures, performance is not the point
+            # test code builds fixtures, an Alembic revision runs once, offline: their loops
+            # are not request latency
+            continue
         sites = fn.module.ir.sites
         loops: _Loops | None = None
         found_here: list[tuple[ir.Site, ir.Loop, dict]] = []
@@ -306,7 +336,10 @@ def _loop_effects(model: ProjectModel, effects: _Effects) -> Iterator[tuple[_Fun
             if not found or loops.evaluated_once(site) or loops.batch_flush(site):
                 continue
             loop = loops.data_loop(site)
-            if loop is not None:
+            if loop is not None and QUERY in found and not found[QUERY] and _per_schema_object(fn, site, loop):
+                # `DELETE FROM "{table}"` per table: maintenance, not a query per row
+                found = {k: v for k, v in found.items() if k != QUERY}
+            if loop is not None and found:
                 found_here.append((site, loop, found))
         # `cur.execute(q).fetchall()`: one finding, on the innermost query call
         inner = {s.id for s, _l, _f in found_here}
@@ -353,7 +386,7 @@ class QueryInLoop(Rule):
     A loop is over data when its iterable holds query results (rows, a cursor, a lazy
     query, a helper's result when that helper queries) or comes from the function's
     parameters (ids, a request body's list, `ids.split(",")`), directly or through
-    `enumerate`/`zip`/`sorted`/`.items()`. Not over data: `while` loops (retries,
+    `enumerate`/`zip`/`sorted`/`.items()` or a progress bar (`tqdm(ids)`). Not over data: `while` loops (retries,
     polling, pagination), `range(n)` (attempts, fixed counts; `range(len(ids))` is over
     data), `range(0, len(ids), 500)` and `chunked(...)`/`batched(...)` batches,
     `itertools.count()`, tenacity/stamina/backoff retry iterators, literal collections,
@@ -362,8 +395,11 @@ class QueryInLoop(Rule):
     queries (commits are LOOP402), nor are a session's `delete()`/`merge()` (unit of
     work); a query under an `if` that flushes a list the loop fills and then empties
     (`if len(batch) >= 500: flush(batch); batch = []`) is batching, and indexing or measuring a peewee/Django query built before
-    the loop reads its cached rows. Test code (`conftest.py`, `test_*.py`, files under
-    `tests/`) is not checked.
+    the loop reads its cached rows. A statement written in the loop that interpolates the
+    item as its table, column or other schema name (`f'DELETE FROM "{table}"'`,
+    `f"ALTER TABLE t ADD COLUMN {column}"`) runs once per schema object, which no
+    `IN (...)` can merge: it is not reported. Test code (`conftest.py`, `test_*.py`, files
+    under `tests/`) and Alembic revisions (they run once, offline) are not checked.
 
     ## Why is this bad?
     This is the N+1 query problem: one round trip per row instead of one for all of them.
