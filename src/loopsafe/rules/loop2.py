@@ -900,7 +900,10 @@ class SessionInBackgroundTask(Rule):
             return False
         if sink == "task":
             # fire and forget; a kept task may be awaited later, an awaited one is joined now
-            return occ.how == "stmt" and not fn.module.ir.sites[sid].awaited
+            # (so may one a comprehension collects: `tasks = [create_task(...) for ...]`)
+            site = fn.module.ir.sites[sid]
+            in_comprehension = site.loop_id >= 0 and fn.module.ir.loops[site.loop_id].kind == ir.COMP
+            return occ.how == "stmt" and not site.awaited and not in_comprehension
         if occ.how == "assign":  # `worker = Thread(...)`: joined before the request ends?
             return not any(o.how == "recv" and o.attr == "join" for o in tracker.facts(fn).names.get(occ.target, ()))
         return occ.how in ("stmt", "recv")
