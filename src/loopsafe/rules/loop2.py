@@ -509,7 +509,8 @@ class SharedSession(Rule):
       singleton;
     * stored on `app.state` / `request.app.state`;
     * a class attribute (`session = SessionLocal()` in a class body, `Repo.session = ...`);
-    * a thread-local `scoped_session` used from an `async def`.
+    * a thread-local `scoped_session` used from an `async def`, or handed out by a FastAPI
+      dependency (its setup runs on a pool thread the next request reuses).
 
     An engine, a `sessionmaker`/`async_sessionmaker` or a connection pool at module level
     is the correct pattern and is not reported; neither is `self.session = ...` on an
@@ -584,9 +585,12 @@ class SharedSession(Rule):
                 yield from self._module_level(model, tracker, mod)
             yield from self._class_attrs(model, tracker, mod)
             yield from self._stores(model, tracker, mod)
+        dependencies = model.dependencies()
         for fn in model.functions():
             if fn.ir.is_async and not fn.ir.is_lambda:
                 yield from self._scoped_in_async(model, fn)
+            elif (fn.module.ir.path, fn.ir.qualname) in dependencies:
+                yield from self._scoped_in_async(model, fn, dependency=True)
 
     def _module_level(self, model, tracker: lc.Lifecycles, mod) -> Iterator[Emit]:
         scope = _Scope(mod, None)
@@ -698,7 +702,7 @@ class SharedSession(Rule):
                 return made[0].kind
         return ""
 
-    def _scoped_in_async(self, model: ProjectModel, fn: _Func) -> Iterator[Emit]:
+    def _scoped_in_async(self, model: ProjectModel, fn: _Func, dependency: bool = False) -> Iterator[Emit]:
         scope = _Scope(fn.module, fn)
         sites = fn.module.ir.sites
         for sid in fn.ir.sites:
@@ -716,10 +720,18 @@ class SharedSession(Rule):
             if any(k == "scopefunc" for call in made for k, _v in call.kwargs):
                 continue  # scoped to something else than the thread (a request id, a task)
             path = fn.module.ir.path
-            yield Emit(path, (path, sid),
-                       f"`{{code}}` uses a thread-local `scoped_session` in `async def {_display(fn)}`: all "
-                       "tasks on the event loop share its thread, hence one session; use an AsyncSession per "
-                       "request (or `async_scoped_session` scoped to the task)", function=fn.ir.qualname)
+            if dependency:
+                # fastapi-execution-model.md §4: a sync dependency's setup runs on a pool thread
+                # that serves the next request's setup while this one still holds the session
+                message = (f"`{{code}}` hands out a thread-local `scoped_session` from dependency "
+                           f"`{_display(fn)}`: FastAPI runs its setup on a pool thread that the next request's "
+                           "setup reuses while this request still holds the session, so overlapping requests "
+                           "share one; create a session per request (`with SessionLocal() as db: yield db`)")
+            else:
+                message = (f"`{{code}}` uses a thread-local `scoped_session` in `async def {_display(fn)}`: all "
+                           "tasks on the event loop share its thread, hence one session; use an AsyncSession per "
+                           "request (or `async_scoped_session` scoped to the task)")
+            yield Emit(path, (path, sid), message, function=fn.ir.qualname)
             return  # once per function
 
 
