@@ -788,8 +788,10 @@ class SessionInBackgroundTask(Rule):
     ```
 
     ## Known limitations
-    A session reaching the task through an object (a repository holding it, an ORM
-    instance) is not seen. A parameter counts as request-scoped only when its dependency
+    A project helper given the request's session that hands it to a task itself is
+    followed one call down (reported at the call, the helper's hand-over as the chain);
+    deeper helpers are not. A session reaching the task through an object (a repository
+    holding it, an ORM instance) is not seen. A parameter counts as request-scoped only when its dependency
     can be resolved to a `yield` dependency or to one returning `request.state.<name>`.
     Tasks kept in a variable (which may be awaited later) are not reported. A version
     range (`fastapi>=0.110`) or conflicting pins leave the version unknown; the message
@@ -813,6 +815,41 @@ class SessionInBackgroundTask(Rule):
         for fn in model.functions():
             sessions = tracker.request_sessions(fn)
             yield from self._sinks(model, tracker, fn, sessions, mw_attrs, version)
+            if sessions:
+                yield from self._via_helpers(model, tracker, fn, sessions, version)
+
+    def _via_helpers(self, model, tracker: lc.Lifecycles, fn: _Func, sessions, version: str) -> Iterator[Emit]:
+        """A project helper given the request's session that hands it to a task itself
+        (`schedule(db, background_tasks)` doing `background_tasks.add_task(work, db)`):
+        reported at the call, with the helper's hand-over as the chain."""
+        scope = _Scope(fn.module, fn)
+        sites = fn.module.ir.sites
+        path = fn.module.ir.path
+        for sid in fn.ir.sites:
+            call = sites[sid].expr
+            if sites[sid].kind != ir.CALL or type(call) is not ir.Call:
+                continue
+            func = model.eval(call.func, scope)
+            helper = model.func(func) if isinstance(func, VFunc) else None
+            if helper is None or helper is fn:
+                continue
+            params = [p for p in helper.ir.params if not p.star]
+            if func.bound is not None and helper.ir.method_type in ("instance", "class") and params:
+                params = params[1:]
+            names = {p.name for p in params}
+            bound = [(p.name, a) for p, a in zip(params, call.args)] + [(k, a) for k, a in call.kwargs if k in names]
+            handed = {param: sessions[arg.id] for param, arg in bound if type(arg) is ir.Name and arg.id in sessions}
+            if not handed:
+                continue
+            inner = next(self._sinks(model, tracker, helper, handed, {}, version), None)
+            if inner is None:
+                continue
+            name = next(arg.id for _p, arg in bound if type(arg) is ir.Name and arg.id in sessions)
+            yield Emit(path, (path, sid),
+                       f"`{{code}}` hands the request's session `{name}` to `{helper.ir.name}`, which gives it "
+                       "to a background task or thread that outlives the request ({chain}): the request's "
+                       "session is closed (or reused) when the request ends; pass IDs and open a new session "
+                       "in the task", chain=((inner.site, helper.ir.qualname),), function=fn.ir.qualname)
 
     def _session_in(self, model, tracker: lc.Lifecycles, fn: _Func, expr, sessions, mw_attrs, coroutine=False):
         """The request-scoped session an expression is, contains, or captures.
