@@ -104,3 +104,37 @@ CASES = [
 def test_site_conditions(source: str, expected: dict) -> None:
     got = conds_of_calls(source)
     assert {name: got[name] for name in expected} == expected
+
+
+def exit_branches(source: str) -> list[tuple[tuple[int, int], ...]]:
+    source = textwrap.dedent(source)
+    summary = extract.extract(ast.parse(source), source, "m.py", "m", False)
+    return [loop.exit_branches for loop in summary.loops]
+
+
+def test_a_raise_caught_inside_the_loop_does_not_leave_it() -> None:
+    caught, plain, outer_caught = exit_branches("""
+        def f(db, ids, groups):
+            for i in ids:
+                try:
+                    if i:
+                        db.get(i)
+                        raise Skip()
+                except Skip:
+                    continue
+            for i in ids:
+                if i:
+                    db.get(i)
+                    raise Stop()
+            for g in groups:
+                try:
+                    for i in g:
+                        if i:
+                            db.get(i)
+                            raise Skip()
+                except Skip:
+                    pass
+    """)[:3]
+    assert caught == ()
+    assert plain != ()
+    assert outer_caught == ()  # the raise leaves the inner loop (its own record), not this one

@@ -145,6 +145,9 @@ class Extractor:
         self.loops: list[ir.Loop] = []
         self._continues: dict[int, list[int]] = {}  # loop id -> site counts at its `continue`s
         self._exit_branches: dict[int, list[tuple[int, int]]] = {}  # loop id -> Loop.exit_branches
+        # the innermost loop at each enclosing `try` body that has handlers: a `raise` there
+        # may be caught inside that loop, which then goes on
+        self._catching: list[int] = []
         self._loop_id = -1
         self._guarded = False
         # what the enclosing `if` tests, `and`/`or` operands and early exits say of plain
@@ -766,7 +769,11 @@ class Extractor:
     def visit_Try(self, node: ast.Try) -> bool:
         saved = self._role
         self._role = ir.TRY
+        if node.handlers:
+            self._catching.append(self._loop_id)
         self._walk_guarded(node.body)
+        if node.handlers:
+            self._catching.pop()
         self._role = ir.EXCEPT
         first = len(self.sites)
         self._walk_guarded(node.handlers)
@@ -797,9 +804,12 @@ class Extractor:
         if self._loop_id < 0 or not body or type(body[-1]) not in _LEAVE_LOOP or len(self.sites) == first:
             return
         loop_id = self._loop_id
+        leaving = type(body[-1])
         while loop_id >= 0 and self.loops[loop_id].kind != ir.COMP:
+            if leaving is ast.Raise and loop_id in self._catching:
+                break  # `try: ... raise Skip ... except Skip: continue`: the loop goes on
             self._exit_branches.setdefault(loop_id, []).append((first, len(self.sites)))
-            if type(body[-1]) is ast.Break:
+            if leaving is ast.Break:
                 break  # `return` and `raise` leave every enclosing loop of the function
             loop_id = self.loops[loop_id].parent
 

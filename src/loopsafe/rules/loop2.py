@@ -846,7 +846,8 @@ class SessionInBackgroundTask(Rule):
                 continue
             name = next(arg.id for _p, arg in bound if type(arg) is ir.Name and arg.id in sessions)
             yield Emit(path, (path, sid),
-                       f"`{{code}}` hands the request's session `{name}` to `{helper.ir.name}`, which gives it "
+                       f"`{{code}}` hands the request-scoped {lc.label(sessions[name][0])} `{name}` to "
+                       f"`{helper.ir.name}`, which gives it "
                        "to a background task or thread that outlives the request ({chain}): the request's "
                        "session is closed (or reused) when the request ends; pass IDs and open a new session "
                        "in the task", chain=((inner.site, helper.ir.qualname),), function=fn.ir.qualname)

@@ -45,12 +45,14 @@ class _Effects:
             ops = self.model.direct_ops(fn, env)
             sites = fn.module.ir.sites
             for sid in fn.ir.sites:
-                if len(found) == 2:
-                    break
+                if len(found) == 2 and all(len(chain) == 1 for chain in found.values()):
+                    break  # both, directly in this function: nothing shorter to find
                 if not fn.site_runs(sites[sid], env):
                     continue  # `if reserved_id is not None: query()` with the id left out
                 for what, below in self.site(fn, scope, sites[sid], ops, depth).items():
-                    if what not in found:
+                    # the shortest way: a first query three helpers down (too deep to report)
+                    # must not hide a later one the function runs itself
+                    if what not in found or len(below) + 1 < len(found[what]):
                         found[what] = (((fn.module.ir.path, sid), fn.ir.qualname),) + below
         finally:
             self._stack.discard(key)
@@ -169,7 +171,7 @@ class _Loops:
         self.ops = model.direct_ops(fn, ())
         self._memo: dict[int, bool] = {}
         self._accumulators: set[str] | None = None
-        params = [p.name for p in fn.ir.params]
+        params = [p.name for p in fn.ir.params if p.star != "**"]  # `**kwargs`: named fields, not items
         if fn.ir.class_name and fn.ir.method_type in ("instance", "class") and params:
             params = params[1:]  # self / cls: the object's state is not data handed in
         self.params = set(params)
