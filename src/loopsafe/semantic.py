@@ -879,22 +879,26 @@ class ProjectModel:
             elif fn.ir.method_type == "class":
                 env.append((params[0].name, VClass(fn.module.ir.path, fn.ir.class_name)))
                 params = params[1:]
-        if call is None or scope is None or not _fits(fn, params, call):
+        args = _arguments(fn, params, call) if call is not None and scope is not None else None
+        if args is None:
             return tuple(env)
-        for param, arg in zip(params, call.args):
+        for name, arg in args.items():
             value = self.eval(arg, scope)
             if value is not None and isinstance(value, (VKind, VInst, VClass, VFunc)):
-                env.append((param.name, value))
-        names = {p.name for p in params}
-        for k, v in call.kwargs:
-            if k in names:
-                value = self.eval(v, scope)
-                if value is not None and isinstance(value, (VKind, VInst, VClass, VFunc)):
-                    env.append((k, value))
+                env.append((name, value))
         tested = fn.tested_params()
-        if tested:
-            env.extend(_literal_args(fn, params, call, tested))
+        if tested and not any(k in ("*", "**") for k, _ in call.kwargs):  # `f(**kw)`: unknown
+            env.extend(_literal_args(params, args, tested))
         return tuple(sorted(env, key=lambda kv: kv[0]))
+
+    def arguments(self, fn: _Func, ref: VFunc, call: ir.Call) -> dict[str, ir.Expr]:
+        """The argument expressions a call passes to the callee's parameters, by name
+        (`self`/`cls` of a bound method left out); empty when they cannot bind."""
+        params = [p for p in fn.ir.params if not p.star]
+        if fn.ir.method_type in ("instance", "class") and params and (ref.bound is not None
+                                                                     or fn.ir.method_type == "class"):
+            params = params[1:]
+        return _arguments(fn, params, call) or {}
 
     def return_value(self, fn: _Func, env: tuple = ()) -> Value:
         scope = _Scope(fn.module, fn, env)
@@ -1572,25 +1576,31 @@ def _one_of(values: list) -> Value:
     return VKind(async_kind, sync_kind) if async_kind and sync_kind else known[0]
 
 
-def _fits(fn: _Func, params: list, call: ir.Call) -> bool:
-    """Can the call's arguments bind to these parameters? A call that would raise TypeError
-    (`create(payload, db)` for `create(self, tasks, payload, db)`) binds nothing: shifted
-    arguments would give parameters values they never get."""
-    if any(k in ("*", "**") for k, _ in call.kwargs):
-        return True
-    named = {k for k, _ in call.kwargs}
+def _arguments(fn: _Func, params: list, call: ir.Call) -> dict[str, ir.Expr] | None:
+    """Parameter name -> the argument expression the call gives it (`params` in order, the
+    bound `self` left out), or None when the arguments cannot bind: a call that would raise
+    TypeError (`create(payload, db)` for `create(self, tasks, payload, db)`) binds nothing,
+    shifted arguments would give parameters values they never get."""
     keyword_only: set[str] = set()
     varargs = False
     for param in fn.ir.params:
         if param.star == "*":
             varargs = True
-        if param.star or keyword_only:
+        if param.star or keyword_only:  # after `*args` (or a bare `*`), keyword-only
             keyword_only.add(param.name)
     positional = [p for p in params if p.name not in keyword_only]
-    if len(call.args) > len(positional) and not varargs:
-        return False
-    return all(p.default is not None or p.name in named or (p.name not in keyword_only and i < len(call.args))
-               for i, p in enumerate(params))
+    spread = any(k in ("*", "**") for k, _ in call.kwargs)
+    named = {k for k, _ in call.kwargs}
+    if not spread:
+        if len(call.args) > len(positional) and not varargs:
+            return None
+        if not all(p.default is not None or p.name in named
+                   or (p.name not in keyword_only and i < len(call.args)) for i, p in enumerate(params)):
+            return None
+    out: dict[str, ir.Expr] = {p.name: arg for p, arg in zip(positional, call.args)}
+    names = {p.name for p in params}
+    out.update((k, v) for k, v in call.kwargs if k in names)
+    return out
 
 
 def _first_yield(fn: _Func) -> int:
@@ -1599,28 +1609,15 @@ def _first_yield(fn: _Func) -> int:
     return min((sid for sid in fn.ir.sites if sites[sid].kind == ir.YIELD), default=len(sites))
 
 
-def _literal_args(fn: _Func, params: list, call: ir.Call, tested: frozenset[str]) -> Iterator[tuple[str, VConst]]:
+def _literal_args(params: list, args: dict[str, ir.Expr], tested: frozenset[str]) -> Iterator[tuple[str, VConst]]:
     """(name, VConst) for the tested parameters a call passes a literal None/True/False to,
-    or leaves to such a default. `params` are those the call's arguments fill, in order."""
-    if any(k in ("*", "**") for k, _ in call.kwargs):
-        return  # `f(*args, **kwargs)`: what is passed is unknown
-    kwargs = dict(call.kwargs)
-    keyword_only: set[str] = set()
-    for param in fn.ir.params:
-        if param.star or keyword_only:  # after `*args`, parameters are keyword-only
-            keyword_only.add(param.name)
-    for i, param in enumerate(params):
-        if param.name not in tested:
-            continue
-        if param.name in kwargs:
-            arg = kwargs[param.name]
-        elif i < len(call.args) and param.name not in keyword_only:
-            arg = call.args[i]
-        else:
-            arg = param.default
-        # the summaries spell the singletons as names (they resolve like other builtins)
-        if type(arg) is ir.Name and arg.id in _SINGLETONS:
-            yield param.name, VConst(_SINGLETONS[arg.id])
+    or leaves to such a default."""
+    for param in params:
+        if param.name in tested:
+            arg = args.get(param.name, param.default)
+            # the summaries spell the singletons as names (they resolve like other builtins)
+            if type(arg) is ir.Name and arg.id in _SINGLETONS:
+                yield param.name, VConst(_SINGLETONS[arg.id])
 
 
 def is_test_module(path: str) -> bool:

@@ -833,18 +833,15 @@ class SessionInBackgroundTask(Rule):
             helper = model.func(func) if isinstance(func, VFunc) else None
             if helper is None or helper is fn:
                 continue
-            params = [p for p in helper.ir.params if not p.star]
-            if func.bound is not None and helper.ir.method_type in ("instance", "class") and params:
-                params = params[1:]
-            names = {p.name for p in params}
-            bound = [(p.name, a) for p, a in zip(params, call.args)] + [(k, a) for k, a in call.kwargs if k in names]
-            handed = {param: sessions[arg.id] for param, arg in bound if type(arg) is ir.Name and arg.id in sessions}
+            bound = model.arguments(helper, func, call)
+            handed = {param: sessions[arg.id] for param, arg in bound.items()
+                      if type(arg) is ir.Name and arg.id in sessions}
             if not handed:
                 continue
             inner = next(self._sinks(model, tracker, helper, handed, {}, version), None)
             if inner is None:
                 continue
-            name = next(arg.id for _p, arg in bound if type(arg) is ir.Name and arg.id in sessions)
+            name = next(arg.id for arg in bound.values() if type(arg) is ir.Name and arg.id in sessions)
             yield Emit(path, (path, sid),
                        f"`{{code}}` hands the request-scoped {lc.label(sessions[name][0])} `{name}` to "
                        f"`{helper.ir.name}`, which gives it "
