@@ -5,6 +5,7 @@ from typing import Iterator
 
 from loopsafe import catalogue as cat
 from loopsafe import ir
+from loopsafe.flow import walk
 from loopsafe.rules.base import Emit, Rule
 from loopsafe.semantic import ProjectModel
 
@@ -98,28 +99,13 @@ class SyncDbCallInAsync(Rule):
             sites = fn.module.ir.sites
             # `conn.execute(q).fetchall()`: one finding, on the whole chain (its fix offloads
             # the whole chain), not one more on the call inside it
-            inner = {sid for op in ops for sid in _blocking_receivers(sites[op.site[1]], blocking)}
+            inner = {n.site for op in ops if type(sites[op.site[1]].expr) is ir.Call
+                     for n in walk(sites[op.site[1]].expr.func) if type(n) is ir.Call and n.site in blocking}
             for op in ops:
                 if op.site[1] in inner:
                     continue
                 yield Emit(op.site[0], op.site, f"`{{code}}` is a blocking {op.label} call on the event loop "
                            f"in {_where(fn)}{_when(model, fn)}", function=fn.ir.qualname)
-
-
-def _blocking_receivers(site: ir.Site, blocking: set[int]) -> Iterator[int]:
-    """The blocking calls whose result this call is made on (`conn.execute(q)` in
-    `conn.execute(q).fetchall()`)."""
-    call = site.expr
-    receiver = call.func.value if type(call) is ir.Call and type(call.func) is ir.Attr else None
-    while receiver is not None:
-        if type(receiver) is ir.Call:
-            if receiver.site in blocking:
-                yield receiver.site
-            receiver = receiver.func
-        elif type(receiver) in (ir.Attr, ir.Await):
-            receiver = receiver.value
-        else:
-            receiver = None
 
 
 class SyncDbConnectInAsync(Rule):
