@@ -268,6 +268,7 @@ class ProjectModel:
         self._routes: dict | None = None
         self._startup: set | None = None
         self._app_imported: set[str] | None = None
+        self._interned: dict = {}
         #: the FastAPI version the project pins ("" unknown), for version-dependent messages
         #: (LOOP205); the front end resolves it (configuration, else the project's pins)
         self.fastapi_version: str = self.options.fastapi_version
@@ -305,6 +306,14 @@ class ProjectModel:
         choice = min(hits, key=len) if hits else None
         self._suffix_cache[name] = choice
         return self.by_name.get(choice) if choice else None
+
+    def interned(self, expr: ir.Expr | None) -> ir.Expr | None:
+        """An expression made after the summaries (a string annotation parsed, a name to look
+        up), kept alive with the model: `eval` memoises by `id(expr)`, and a freed temporary's
+        id is soon another temporary's, which would then get its value."""
+        if expr is None:
+            return None
+        return self._interned.setdefault((type(expr), expr), expr)
 
     def entry(self, qualname: str) -> cat.Entry | None:
         return self._extra_entries.get(qualname) or cat.ENTRIES.get(qualname)
@@ -940,7 +949,7 @@ class ProjectModel:
             return None
         t = type(expr)
         if t is ir.Const and isinstance(expr.value, str):
-            parsed = _parse_dotted(expr.value)
+            parsed = self.interned(_parse_dotted(expr.value))
             return self.annotation_value(parsed, scope, depth + 1) if parsed is not None else None
         if t is ir.Union_:
             return _one_of([self.annotation_value(item, scope, depth + 1) for item in expr.items])

@@ -177,6 +177,7 @@ class SessionNotClosed(Rule):
         `remove()`: every task's session (and the task) stays in the registry."""
         made: list[tuple[str, ir.Site]] = []
         removes: list[tuple[ir.Expr, _Scope]] = []
+        handed: list[tuple[str, int, _Scope]] = []  # `Scoped.remove` read as a value: (name, position)
         for path, mod in model.by_path.items():
             for site in mod.ir.sites:
                 call = site.expr
@@ -189,13 +190,18 @@ class SessionNotClosed(Rule):
                 elif name.endswith("scoped_session") and any(k == "scopefunc" for k, _ in call.kwargs):
                     made.append((path, site))
             for fn in mod.funcs.values():  # `Scoped.remove` handed over as a callback
-                removes.extend((ir.Name(base, pos), _Scope(mod, fn)) for base, attr, pos in fn.ir.attr_reads
-                               if attr == "remove")
+                handed.extend((base, pos, _Scope(mod, fn)) for base, attr, pos in fn.ir.attr_reads
+                              if attr == "remove")
         if not made:
             return
+        registries = (lc.SCOPED_SESSION, "sqlalchemy.AsyncSession")
         for expr, scope in removes:
             value = model.eval(expr, scope)
-            if isinstance(value, VKind) and value.kind in (lc.SCOPED_SESSION, "sqlalchemy.AsyncSession"):
+            if isinstance(value, VKind) and value.kind in registries:
+                return
+        for name, pos, scope in handed:
+            value = model.lookup(name, scope, pos)
+            if isinstance(value, VKind) and value.kind in registries:
                 return
         for path, site in made:
             if not _focused(model, path):
@@ -1130,7 +1136,7 @@ class SessionUsedConcurrently(Rule):
                 for name in facts.names:
                     if name in child.params or name in child.assigns:
                         continue
-                    kind = self._kind_of_path(model, fn, scope, ir.Name(name))
+                    kind = self._kind_of_path(model, fn, scope, model.interned(ir.Name(name)))
                     if kind:
                         out[name] = (kind, False)
         return out
