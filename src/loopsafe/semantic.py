@@ -809,7 +809,8 @@ class ProjectModel:
             return VKind(entry.returns) if entry.returns else None
         if isinstance(func, VMethod):
             if func.alt:
-                func = func.at(scope.mod.ir.sites[call.site].awaited)
+                sites = scope.mod.ir.sites  # the call's own module: expressions are evaluated there
+                func = func.at(call.site < len(sites) and sites[call.site].awaited)
             k = cat.kind(func.kind)
             m = k.methods.get(func.name) or k.other_methods if k else None
             if m is not None and m.named_returns and (call.args or any(n == "name" for n, _ in call.kwargs)):
@@ -1486,9 +1487,9 @@ class ProjectModel:
                 if is_test_module(mod.ir.path):
                     continue
                 for _, target in mod.ir.imports:
-                    parts = target.split(".")
-                    for i in range(len(parts), 0, -1):
-                        found = self.find_module(".".join(parts[:i]), mod.ir.name)
+                    dotted = target.split(".")
+                    for i in range(len(dotted), 0, -1):
+                        found = self.find_module(".".join(dotted[:i]), mod.ir.name)
                         if found is not None:
                             self._app_imported.add(found.ir.path)
                             break
