@@ -761,6 +761,13 @@ class ProjectModel:
             exprs = by_name.get(name)
             if exprs:
                 scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
+                for expr in exprs:
+                    # a class-based view (fastapi-utils/fastapi-restful `@cbv`): FastAPI
+                    # injects `db: Session = Depends(get_db)` into the instance
+                    if type(expr) is ir.Call and self._is_depends(expr, scope):
+                        injected = self.dependency_value(expr, scope)
+                        if injected is not None:
+                            return injected
                 return self._first(scope, exprs, ("cls", cls.qualname, name))
         return None
 
