@@ -345,9 +345,9 @@ class ProjectModel:
         if name in mod.assigns:
             return self._eval_name_in_module(mod, name)
         target = mod.imports.get(name)
-        if target is not None:
-            if target == f"{mod.ir.name}.{name}":
-                return None
+        # `from . import users` in a package's `__init__` names its own submodule (below):
+        # resolving it as a qualified name would come back here
+        if target is not None and target != f"{mod.ir.name}.{name}":
             return self.resolve_qualified(target, mod.ir.name, depth + 1)
         for star in mod.ir.star_imports:
             smod = self.find_module(star, mod.ir.name)
