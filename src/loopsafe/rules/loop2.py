@@ -166,7 +166,7 @@ class SessionNotClosed(Rule):
                 made = made_at[sid]
                 if occ is None:
                     continue
-                message = self._verdict(model, tracker, fn, gk, managed, occ, made, facts)
+                message = self._verdict(model, tracker, fn, gk, managed, occ, made, facts, sid)
                 if message:
                     path = fn.module.ir.path
                     yield Emit(path, (path, sid), message, function=fn.ir.qualname)
@@ -215,7 +215,7 @@ class SessionNotClosed(Rule):
                            "`await registry.remove()` when the request ends", function=site.function)
 
     def _verdict(self, model, tracker: lc.Lifecycles, fn: _Func, gk: str, managed: bool, occ: lc.Occ,
-                 made: lc.Creation, facts: lc.FnFacts) -> str:
+                 made: lc.Creation, facts: lc.FnFacts, sid: int) -> str:
         what = f"a {lc.label(made.kind)}{_made_by(made)}"
         never = (f"`{{code}}` opens {what} that is never closed: open it with `with`, close it in a "
                  "`finally`, or hand it to a caller that closes it")
@@ -234,6 +234,8 @@ class SessionNotClosed(Rule):
             if fate.safe_close or gk == "fixture":
                 return ""
             closes = [c for c in fate.closes if c is not None]
+            if any(_closed_next(fn, sid, c.site) for c in closes):
+                return ""  # `conn = connect(...)` then `conn.close()`: nothing between can raise
             if gk == "dependency" and fate.yields:
                 first_yield = min(_pos(fn, y) for y in fate.yields)
                 if any(_pos(fn, c.site) > first_yield for c in closes):
@@ -294,6 +296,25 @@ class SessionNotClosed(Rule):
         where = ", ".join(str(n) for n in sorted({_line(fn, s.id) for s in closes}))
         return (f"`{{code}}` opens {what}, kept in `{target}`, whose `close()` (line {where}) is not in a "
                 "`finally`: it is not closed if an exception is raised before that")
+
+
+def _closed_next(fn: _Func, opened: int, closed: int) -> bool:
+    """Whether the close is the next thing its function runs after the call that opened the
+    object: no site (call, subscript, `return`, ...) in between, outside the opening call's own
+    arguments, and the close runs under the same conditions, loop and `try` part."""
+    sites, spans = fn.module.ir.sites, fn.module.ir.spans
+    if closed <= opened or spans[opened] is None:
+        return False
+    o, c = sites[opened], sites[closed]
+    if (c.role, c.loop_id, c.guarded, c.conds) != (o.role, o.loop_id, o.guarded, o.conds):
+        return False
+    line, col, end_line, end_col = spans[opened]
+    for sid in fn.ir.sites:
+        if opened < sid < closed:
+            span = spans[sid]
+            if span is None or not ((line, col) <= span[:2] and span[2:] <= (end_line, end_col)):
+                return False
+    return True
 
 
 class DependencyReturnsSession(Rule):
