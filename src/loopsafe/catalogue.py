@@ -593,9 +593,15 @@ _DJANGO_IO = (
     "get first last latest earliest count exists contains aggregate in_bulk explain create get_or_create "
     "update_or_create bulk_create bulk_update update delete"
 )
+# the async twins (db-apis.md §13): awaited, they run the query in a thread (not on the
+# loop, but still one query each: LOOP401 counts them); not awaited, nothing runs (LOOP301)
+_DJANGO_AIO_ROW = "aget afirst alast alatest aearliest acreate"
+_DJANGO_AIO = ("acount aexists acontains aaggregate ain_bulk aexplain aget_or_create aupdate_or_create "
+               "abulk_create abulk_update aupdate adelete")
 _kind(Kind("django.QuerySet", "Django QuerySet",
            methods=_methods((_DJANGO_QS_BUILDERS, _m(NONE, "django.QuerySet")), (_DJANGO_IO, _m(IO)),
-                            ("iterator", _m(NONE, "django.Rows"))),
+                            ("iterator", _m(NONE, "django.Rows")),
+                            (_DJANGO_AIO_ROW, _aw("django.Instance")), (_DJANGO_AIO, _aw())),
            iter_effect=IO, item_effect=IO, slice_kind="django.QuerySet", len_effect=IO,
            twin="the a-prefixed async API (await qs.aget(...), async for)"))
 _kind(Kind("django.Rows", "Django QuerySet iterator", iter_effect=IO))
@@ -604,7 +610,8 @@ _kind(Kind("django.ModelClass", "Django model",
            call_kind="django.Instance",
            twin="the a-prefixed async API"))
 _kind(Kind("django.Instance", "Django model instance",
-           methods=_methods(("save delete refresh_from_db full_clean", _m(IO))),
+           methods=_methods(("save delete refresh_from_db full_clean", _m(IO)),
+                            ("asave adelete arefresh_from_db", _aw())),
            twin="await obj.asave()"))
 _kind(Kind("django.Atomic", "Django transaction.atomic", enter_effect=IO))
 

@@ -108,7 +108,7 @@ def _awaitable(facts: FunctionFacts, call: ir.Call) -> tuple[str, str] | None:
     found = facts.method_of(call)
     if found is not None:
         k, name, m = found
-        if k.is_async and m.awaits:
+        if m.awaits:  # an async kind's coroutine method, or a sync ORM's async twin
             return f"`{name}()` of a {k.label}", m.awaits
         return None
     value = facts.eval(call.func)

@@ -80,7 +80,9 @@ class _Effects:
             m = k.methods.get(func.name) or k.other_methods
             if m is None:
                 return {}
-            if k.is_async:
+            if k.is_async or m.awaits:
+                # a coroutine method (an async kind's, or a sync ORM's async twin: Django's
+                # `await qs.aget()`) queries when awaited
                 if not (site.awaited and m.awaits == cat.MUST_AWAIT):
                     return {}
             elif op is None:
