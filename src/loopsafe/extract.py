@@ -776,7 +776,11 @@ class Extractor:
             self._catching.pop()
         self._role = ir.EXCEPT
         first = len(self.sites)
-        self._walk_guarded(node.handlers)
+        for handler in node.handlers:
+            if handler.type is not None:
+                self._walk_guarded(handler.type)
+            # a handler that ends in `return`/`break`/`raise` leaves the loop, as an `if` branch does
+            self._walk_branch(handler.body, ())
         self._mark_cleanup(first)
         self._role = ir.TRY
         self._walk_guarded(node.orelse)
