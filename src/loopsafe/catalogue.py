@@ -159,10 +159,15 @@ _kind(Kind("sqlalchemy.Session", "SQLAlchemy Session", methods=_SESSION_METHODS,
 _kind(Kind("sqlalchemy.ScopedSession", "SQLAlchemy scoped_session",
            methods=MappingProxyType({**_SESSION_METHODS, "remove": _m()}),
            call_kind="sqlalchemy.Session", twin="async_scoped_session"))
-_kind(Kind("sqlalchemy.SessionTransaction", "SQLAlchemy session transaction",
-           methods=_methods(("commit rollback", _m(IO))), enter_kind="sqlalchemy.SessionTransaction"))
+# `with session.begin():` and `with SessionLocal.begin() as s:` commit when the block ends
+# (db-apis.md §1.4: IO when a connection is held, which any statement in the block makes so)
+_kind(Kind("sqlalchemy.SessionTransaction", "SQLAlchemy Session",
+           methods=_methods(("commit rollback", _m(IO))), enter_kind="sqlalchemy.SessionTransaction",
+           enter_effect=IO, twin="AsyncSession (async with session.begin())"))
+_kind(Kind("sqlalchemy.SessionBegin", "SQLAlchemy Session", enter_kind="sqlalchemy.Session",
+           enter_effect=IO, twin="async_sessionmaker (async with factory.begin() as session)"))
 _kind(Kind("sqlalchemy.SessionFactory", "SQLAlchemy sessionmaker",
-           methods=_methods(("begin", _m(NONE, "sqlalchemy.Session")), ("configure", _m())),
+           methods=_methods(("begin", _m(NONE, "sqlalchemy.SessionBegin")), ("configure", _m())),
            call_kind="sqlalchemy.Session", twin="async_sessionmaker"))
 _kind(Kind("sqlalchemy.Query", "SQLAlchemy Query",
            methods=_methods(
