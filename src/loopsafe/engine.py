@@ -118,15 +118,34 @@ def summarise(source: SourceFile, name: str, is_package: bool) -> ir.ModuleIR | 
     except SyntaxError as err:
         if "nested" in (err.msg or "") or "recursion" in (err.msg or ""):
             return ParseError(source.path, 1, 1, "too deeply nested to analyse")
-        return _syntax_error(source, err)
+        older = _older_syntax(text)
+        if older is None:
+            return _syntax_error(source, err)
+        tree, text = older
     except RecursionError:
         return ParseError(source.path, 1, 1, "too deeply nested to analyse")
     except (ValueError, MemoryError) as err:  # null bytes; a file too big for memory
         return ParseError(source.path, 1, 1, f"could not parse: {err}")
     try:
-        return ex.extract(tree, source.text, source.path, name, is_package)
+        return ex.extract(tree, text, source.path, name, is_package)
     except (ex.TooDeep, RecursionError):
         return ParseError(source.path, 1, 1, "too deeply nested to analyse")
+
+
+def _older_syntax(text: str) -> tuple[object, str] | None:
+    """A file in a newer Python's syntax, rewritten line for line into this one's (see
+    `loopsafe.newer_syntax`), and its tree; None when that does not make it parse."""
+    if not _libcst_can_read(text):
+        return None
+    import ast
+
+    from loopsafe import newer_syntax
+
+    try:
+        older = newer_syntax.rewrite(text)
+        return (ast.parse(older), older) if older is not None else None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 def _syntax_error(source: SourceFile, err: SyntaxError) -> ParseError:
@@ -138,10 +157,16 @@ def _syntax_error(source: SourceFile, err: SyntaxError) -> ParseError:
     return ParseError(source.path, err.lineno or 1, err.offset or 1, message)
 
 
+def _libcst_can_read(text: str) -> bool:
+    # LibCST's native parser has run for minutes on pathological lines; a 310 KB module of
+    # ordinary code takes it 1.8 s
+    return len(text) <= 1_000_000 and not any(len(line) > 5_000 for line in text.splitlines())
+
+
 def _newer_syntax(text: str) -> bool:
     """Whether LibCST's parser accepts what this Python refuses (its grammar may be newer)."""
-    if len(text) > 300_000 or any(len(line) > 5_000 for line in text.splitlines()):
-        return False  # LibCST's native parser has run for minutes on pathological lines
+    if not _libcst_can_read(text):
+        return False
     try:
         import libcst as cst
 
