@@ -1370,7 +1370,7 @@ class ProjectModel:
             for mod in self.by_path.values():
                 for fn in mod.funcs.values():
                     for dec in fn.ir.decorators:
-                        label = _route_label(dec)
+                        label = _route_label(dec, _router_prefix(mod, dec))
                         if label:
                             routes[(mod.ir.path, fn.ir.qualname)] = label
                             break
@@ -1658,7 +1658,20 @@ def _event_label(dec: ir.Expr) -> bool:
             and bool(dec.args) and type(dec.args[0]) is ir.Const and dec.args[0].value in _EVENTS)
 
 
-def _route_label(dec: ir.Expr) -> str:
+def _router_prefix(mod: _Mod, dec: ir.Expr) -> str:
+    """The `prefix=` of the module's `router = APIRouter(prefix="/users")` a route decorator
+    is on ("" for any other; a prefix given to `include_router` is not followed)."""
+    if type(dec) is not ir.Call or type(dec.func) is not ir.Attr or type(dec.func.value) is not ir.Name:
+        return ""
+    for value in mod.assigns.get(dec.func.value.id, ()):
+        if type(value) is ir.Call:
+            prefix = dict(value.kwargs).get("prefix")
+            if type(prefix) is ir.Const and isinstance(prefix.value, str):
+                return prefix.value.rstrip("/")
+    return ""
+
+
+def _route_label(dec: ir.Expr, prefix: str = "") -> str:
     if not isinstance(dec, ir.Call) or not isinstance(dec.func, ir.Attr):
         return ""
     method = dec.func.attr
@@ -1670,7 +1683,7 @@ def _route_label(dec: ir.Expr) -> str:
             return ""
         shown = "?"
     else:
-        shown = path.value or "/"
+        shown = (prefix + path.value) or "/"
     verb = {"api_route": "ROUTE", "route": "ROUTE", "websocket": "WEBSOCKET"}.get(method, method.upper())
     return f"{verb} {shown}"
 

@@ -49,6 +49,8 @@ class _Effects:
                     break  # both, directly in this function: nothing shorter to find
                 if not fn.site_runs(sites[sid], env):
                     continue  # `if reserved_id is not None: query()` with the id left out
+                if sites[sid].role == ir.EXCEPT:
+                    continue  # runs when the helper failed: a retry or a log line, not per item
                 for what, below in self.site(fn, scope, sites[sid], ops, depth).items():
                     # the shortest way: a first query three helpers down (too deep to report)
                     # must not hide a later one the function runs itself
