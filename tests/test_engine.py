@@ -186,3 +186,30 @@ def test_a_multi_line_snippet_leaves_out_comments() -> None:
     """)
     [finding] = engine.check_source(code, "app.py", Options(select=("LOOP101",))).findings
     assert "`db.execute(\"SELECT '#'\")`" in finding.message
+
+
+def test_a_route_label_carries_its_router_prefix() -> None:
+    code = textwrap.dedent('''\
+        from fastapi import APIRouter
+        from sqlalchemy.orm import Session
+
+        router = APIRouter(prefix="/api-keys/", tags=["keys"])
+        plain = APIRouter()
+
+
+        @router.post("")
+        async def create(db: Session):
+            db.commit()
+
+
+        @router.get("/{key_id}")
+        async def read(db: Session, key_id: int):
+            db.commit()
+
+
+        @plain.get("/health")
+        async def health(db: Session):
+            db.commit()
+        ''')
+    report = engine.check_source(code, "keys.py", Options(select=("LOOP101",)))
+    assert [f.route for f in report.findings] == ["POST /api-keys", "GET /api-keys/{key_id}", "GET /health"]
