@@ -531,7 +531,8 @@ class SharedSession(Rule):
     Reports a session or connection object kept in state shared by every request:
 
     * created at module level (`db = SessionLocal()`, `conn = sqlite3.connect(...)`)
-      and used from functions;
+      and used from functions, or kept by a module-level object whose `__init__` opens it
+      (`store = Store()` with `self.conn = sqlite3.connect(...)`);
     * assigned to a module global from a function (`global _session`), a lazy
       singleton;
     * stored on `app.state` / `request.app.state`;
@@ -639,11 +640,40 @@ class SharedSession(Rule):
                                function=fn.ir.qualname)
                 continue
             made = tracker.creation(value, scope)
-            if made is None or self._indented(mod, value.site, name) or not self._used_from_functions(model, mod, name):
+            kept = self._kept_by_init(model, tracker, value, scope) if made is None else None
+            if made is None and kept is None:
                 continue
-            yield Emit(path, (path, value.site),
-                       f"`{{code}}` creates one {lc.label(made.kind)} at module level (`{name}`), shared by every "
-                       "request and thread; share the engine or sessionmaker instead", function="")
+            if self._indented(mod, value.site, name) or not self._used_from_functions(model, mod, name):
+                continue
+            if made is not None:
+                yield Emit(path, (path, value.site),
+                           f"`{{code}}` creates one {lc.label(made.kind)} at module level (`{name}`), shared by "
+                           "every request and thread; share the engine or sessionmaker instead", function="")
+            else:
+                attr, made = kept
+                yield Emit(path, (path, value.site),
+                           f"`{{code}}` creates one object at module level (`{name}`) whose `__init__` opens a "
+                           f"{lc.label(made.kind)} and keeps it (`{attr}`): every request and thread shares it; "
+                           "open one per use, or keep the engine or sessionmaker", function="")
+
+    @staticmethod
+    def _kept_by_init(model, tracker: lc.Lifecycles, call: ir.Call, scope: _Scope) -> tuple | None:
+        """`store = Store()` where `Store.__init__` does `self.conn = sqlite3.connect(...)`:
+        (`self.conn`, the creation), for the first such attribute."""
+        cls = model.eval(call.func, scope)
+        if not isinstance(cls, VClass):
+            return None
+        init = model.find_method(cls.module, cls.qualname, "__init__")
+        if init is None or not init.ir.params:
+            return None
+        me = init.ir.params[0].name + "."
+        for name, value, _order in init.ir.assigns:
+            value = lc.strip(value)
+            if name.startswith(me) and name.count(".") == 1 and type(value) is ir.Call:
+                made = tracker.creation(value, _Scope(init.module, init))
+                if made is not None:
+                    return name, made
+        return None
 
     @staticmethod
     def _indented(mod, sid: int, name: str) -> bool:
