@@ -94,7 +94,8 @@ class Entry:
     switch_kwarg: tuple[str, Mapping[str, str]] | None = None
     #: for base classes: project subclasses become classes of this kind
     subclass_kind: str | None = None
-    #: the class object itself, when the name is used as a value (e.g. a Model class)
+    #: what the name is when read as a value: a library's ready-made object
+    #: (`fastapi_sqlalchemy.db.session` is the request's Session)
     value_kind: str | None = None
     #: calling it gives an awaitable: "" , MUST_AWAIT or AWAIT_OR_ENTER (`asyncpg.connect`)
     awaits: str = ""
@@ -654,6 +655,13 @@ _entry("sqlalchemy.ext.asyncio.async_sessionmaker sqlalchemy.ext.asyncio.session
 _entry("sqlalchemy.orm.scoped_session sqlalchemy.orm.scoping.scoped_session",
        Entry(instance="sqlalchemy.ScopedSession", returns="sqlalchemy.ScopedSession"))
 _entry("sqlalchemy.ext.asyncio.scoping.async_scoped_session", _ASYNC_SESSION)
+# the request's session through a middleware's context variable: `from fastapi_sqlalchemy
+# import db` then `db.session.query(...)` (fastapi-sqlalchemy 0.2.1 middleware.py:
+# `DBSessionMeta.session -> Session`; fastapi-async-sqlalchemy 0.7.1: `-> AsyncSession`)
+_entry("fastapi_sqlalchemy.db.session fastapi_sqlalchemy.middleware.db.session",
+       Entry(value_kind="sqlalchemy.Session"))
+_entry("fastapi_async_sqlalchemy.db.session fastapi_async_sqlalchemy.middleware.db.session",
+       Entry(value_kind="sqlalchemy.AsyncSession"))
 #: a sync kind -> its async twin: a call of the sync kind's method that is awaited means the
 #: object is the twin (`db: psycopg.Connection` annotated, `await db.execute(...)` written:
 #: a sync result cannot be awaited, so the annotation names the wrong class)

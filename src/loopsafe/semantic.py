@@ -563,7 +563,9 @@ class ProjectModel:
             mod = self.mods.get(base.name)
             return self.module_member(mod, attr, depth + 1) if mod is not None else None
         if isinstance(base, VExt):
-            return VExt(f"{base.qualname}.{attr}")
+            q = f"{base.qualname}.{attr}"
+            entry = self.entry(q)
+            return VKind(entry.value_kind) if entry is not None and entry.value_kind else VExt(q)
         if isinstance(base, VKind):
             value = self._kind_attr(base.kind, attr)
             # the other kind the object may be: a union's sync member, or the async twin of a
