@@ -1007,6 +1007,10 @@ ROW_KINDS = frozenset({
 #: query objects that cache their rows once evaluated: iterating, indexing or `len()` of one
 #: built before a loop runs its query once, not per item (peewee, Django)
 CACHING_QUERY_KINDS = frozenset({"peewee.Query", "django.QuerySet"})
+#: kinds known from the code itself (`Model.objects`), never from an annotation: `await` in
+#: front of their sync method does not make it the async twin; the query runs (and raises
+#: `SynchronousOnlyOperation` on the loop) before the `await` fails on its result
+AWAITED_STILL_BLOCKS = frozenset({"django.QuerySet", "django.Instance"})
 #: loops over slices of a list (`for i in range(0, len(ids), 500)`, `chunked(ids, 500)`)
 #: batch on purpose: callee names that say so
 BATCHING_NAMES = ("chunk", "batch", "partition", "paginate", "page")

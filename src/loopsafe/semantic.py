@@ -1158,7 +1158,7 @@ class ProjectModel:
                 k = cat.kind(func.kind)
                 if k is None or (k.is_async and func.name not in k.methods):
                     return None
-                if site.awaited and not k.is_async:
+                if site.awaited and not k.is_async and func.kind not in cat.AWAITED_STILL_BLOCKS:
                     # `await session.execute(...)` on what says it is a sync Session: a sync
                     # result cannot be awaited, so the evidence (an annotation) is wrong
                     return None
