@@ -138,3 +138,32 @@ def test_a_raise_caught_inside_the_loop_does_not_leave_it() -> None:
     assert caught == ()
     assert plain != ()
     assert outer_caught == ()  # the raise leaves the inner loop (its own record), not this one
+
+
+def test_a_name_defined_twice_keeps_both_functions_apart() -> None:
+    source = textwrap.dedent("""
+        def root():
+            first()
+
+        def root():
+            second()
+            def inner():
+                third()
+
+        class C:
+            @property
+            def x(self):
+                return 1
+
+            @x.setter
+            def x(self, value):
+                pass
+        """)
+    summary = extract.extract(ast.parse(source), source, "m.py", "m", False)
+    quals = [f.qualname for f in summary.functions]
+    assert sorted(quals) == ["C.x", "C.x@16", "root", "root@5", "root@5.<locals>.inner"]
+    owner = {site.expr.func.id: site.function for site in summary.sites
+             if site.kind == ir.CALL and type(site.expr.func) is ir.Name}
+    assert owner == {"first": "root", "second": "root@5", "third": "root@5.<locals>.inner"}
+    assert [ir.redefined(q) for q in ("root@5", "root@5.<locals>.inner", "C.x@16")] == \
+        ["root", "root.<locals>.inner", "C.x"]

@@ -420,7 +420,7 @@ class _Reporter:
                 line, col, end_line, end_col = self._span(path, sid)
                 frames = []
                 for (fpath, fsid), func in emit.chain:
-                    frames.append(Frame(fpath, self._span(fpath, fsid)[0], func, self._code(fpath, fsid)))
+                    frames.append(Frame(fpath, self._span(fpath, fsid)[0], ir.redefined(func), self._code(fpath, fsid)))
                 short = " -> ".join([*(f.function.rpartition(".")[2] for f in frames),
                                      frames[-1].code] if frames else [])
                 message = emit.message.replace("{chain}", short).replace("{code}", self._code(path, sid))

@@ -137,6 +137,7 @@ class Extractor:
         self._conv: dict[int, ir.Expr] = {}
         self._awaited: set[int] = set()
         self._lambda_names: dict[int, str] = {}
+        self._func_quals: set[str] = set()
         self._depth = 0
         # control context of the code being walked, reset at each function boundary
         self._loop = 0
@@ -478,6 +479,12 @@ class Extractor:
                 if isinstance(d, ir.Name) and d.id in ("classmethod", "staticmethod"):
                     method_type = "class" if d.id == "classmethod" else "static"
         qual = self._prefix() + node.name
+        if qual in self._func_quals:
+            # a second `def` of the name (two routes both called `root`, a property's setter,
+            # an `@overload`'s implementation): both are analysed, under their own names; the
+            # name binds the later one (`ir.redefined`)
+            qual = f"{qual}@{node.lineno}"
+        self._func_quals.add(qual)
         def_site = self._new_site(ir.DEF, node, None, function=qual)
         fn = _Func(qual, node.name, type(node) is ast.AsyncFunctionDef, False, decorators, params, class_name,
                    method_type, self._enclosing_func_name(), def_site)

@@ -14,6 +14,7 @@ equal as tuples.
 """
 from __future__ import annotations
 
+import re
 from typing import NamedTuple, Union
 
 
@@ -215,6 +216,15 @@ class FuncIR(NamedTuple):
     #: every `name.attr` read in its body as (name, attr, position in Name.pos order), wherever
     #: it sits (also where no expression is kept); `self`/`cls` and assignment targets excluded
     attr_reads: tuple[tuple[str, str, int], ...] = ()
+
+
+def redefined(qualname: str) -> str:
+    """The name a redefinition binds, for messages: `root@364` (the second `def root`, on
+    line 364) -> `root`; `outer@12.<locals>.inner` -> `outer.<locals>.inner`."""
+    return _REDEFINED.sub("", qualname) if "@" in qualname else qualname
+
+
+_REDEFINED = re.compile(r"@\d+(?=\.|$)")
 
 
 class ClassIR(NamedTuple):

@@ -188,7 +188,7 @@ class _Func:
 
 
 class _Mod:
-    __slots__ = ("ir", "assigns", "funcs", "classes", "imports", "class_methods", "self_attrs")
+    __slots__ = ("ir", "assigns", "funcs", "classes", "imports", "class_methods", "self_attrs", "rebinds")
 
     def __init__(self, mir: ir.ModuleIR) -> None:
         self.ir = mir
@@ -196,9 +196,15 @@ class _Mod:
         for name, value, _order in reversed(mir.assigns):
             self.assigns.setdefault(name, []).append(value)
         self.funcs = {f.qualname: _Func(f, self) for f in mir.functions}
+        #: a module-level name defined twice binds the later `def` (`root` -> `root@364`)
+        self.rebinds = {ir.redefined(q): q for q, f in self.funcs.items()
+                        if not f.ir.parent and not f.ir.class_name and ir.redefined(q) != q}
         self.classes = {c.qualname: c for c in mir.classes}
         self.imports = dict(mir.imports)
-        self.class_methods = {c.qualname: dict(c.methods) for c in mir.classes}
+        # a name defined twice in a class body binds the later `def`, except a property's
+        # `@x.setter`/`@x.deleter`: reading `obj.x` runs the getter
+        self.class_methods = {c.qualname: dict((n, q) for n, q in c.methods if not self._accessor(n, q))
+                              for c in mir.classes}
         # attributes assigned through `self.x = ...` in any method, per class
         self.self_attrs: dict[str, list[tuple[_Func, ir.Expr]]] = {}
         for f in self.funcs.values():
@@ -207,6 +213,12 @@ class _Mod:
                 for name, value, _order in f.ir.assigns:
                     if name.startswith(me + "."):
                         self.self_attrs.setdefault(f"{f.ir.class_name}.{name[len(me) + 1:]}", []).append((f, value))
+
+
+    def _accessor(self, name: str, qual: str) -> bool:
+        fn = self.funcs.get(qual)
+        return fn is not None and any(type(d) is ir.Attr and d.attr in ("setter", "deleter") and type(d.value) is ir.Name
+                                      and d.value.id == name for d in fn.ir.decorators)
 
 
 class _Scope:
@@ -339,7 +351,7 @@ class ProjectModel:
         if depth > _MAX_DEPTH:
             return None
         if name in mod.funcs and not mod.funcs[name].ir.class_name:
-            return self.decorated(mod.funcs[name])
+            return self.decorated(mod.funcs[mod.rebinds.get(name, name)])
         if name in mod.classes:
             return VClass(mod.ir.path, name)
         if name in mod.assigns:

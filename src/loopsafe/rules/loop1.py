@@ -233,7 +233,7 @@ class BlockingCallViaHelper(Rule):
                 continue
             for op in model.loop_ops(fn):
                 if op.is_via:
-                    yield Emit(op.site[0], op.site, f"`{{code}}` calls sync `{op.callee}`, which blocks the event "
+                    yield Emit(op.site[0], op.site, f"`{{code}}` calls sync `{ir.redefined(op.callee)}`, which blocks the event "
                                f"loop ({op.label}): {{chain}}{_when(model, fn)}", chain=op.chain,
                                function=fn.ir.qualname)
 
