@@ -940,9 +940,10 @@ class ProjectModel:
         exprs = fn.ir.yields if fn.ir.is_generator else fn.ir.returns
         if claimed is None:
             return self._first(scope, exprs, "<return>")
-        # `-> Repo` names the class only: `return Repo(db)` also says what its __init__ got
+        # `-> Repo` names the class only: `return Repo(db)` also says what its __init__ got;
+        # `-> BaseQuery` (a project subclass of Query) says less than `return session.query(M)`
         actual = self._first(scope, exprs, "<return>")
-        return actual if isinstance(actual, VInst) else claimed
+        return actual if isinstance(actual, (VInst, VKind)) else claimed
 
     def param_value(self, fn: _Func, name: str, scope: _Scope) -> Value:
         """Evidence for a parameter without a caller: self/cls, annotation, Depends default."""
