@@ -231,6 +231,9 @@ class Fate:
     closes: list = field(default_factory=list)  # close Call exprs
     safe_close: bool = False  # a close in finally/except, or a `with` on it
     transferred: bool = False  # returned, yielded, stored, kept by a callee, captured...
+    #: transferred only by lending: handed to a callee that may keep it, or captured by a
+    #: nested function (the function may still own it: it may close it itself)
+    lent_only: bool = True
     yields: list = field(default_factory=list)  # yield site ids handing it out
     unknown: bool = False  # bound to something else too: no conclusion
 
@@ -461,7 +464,7 @@ class Lifecycles:
                         if in_cleanup(fn, occ.call.site):
                             fate.safe_close = True
                     elif occ.attr.startswith("__"):
-                        fate.transferred = True
+                        fate.transferred, fate.lent_only = True, False
                     elif occ.attr == "begin" and occ.call is not None and \
                             getattr(facts.calls.get(occ.call.site), "how", "") == "with":
                         # `with session.begin():` ends the transaction on every path, which gives
@@ -471,7 +474,7 @@ class Lifecycles:
                     continue
                 if how == "attr":
                     if occ.attr in CLOSE_METHODS or occ.attr.startswith("__"):
-                        fate.transferred = True  # `stack.callback(db.close)`
+                        fate.transferred, fate.lent_only = True, False  # `stack.callback(db.close)`
                     continue
                 if how in ("sub", "iter", "func"):
                     continue
@@ -482,19 +485,19 @@ class Lifecycles:
                     continue
                 if how == "assign":
                     if occ.target not in group:
-                        fate.transferred = True
+                        fate.transferred, fate.lent_only = True, False
                     continue
                 if how == "arg":
                     if not self._arg_is_harmless(fn, occ, depth):
                         fate.transferred = True
                     continue
                 if how in ("return", "yield"):
-                    fate.transferred = True
+                    fate.transferred, fate.lent_only = True, False
                     if how == "yield" and occ.root_site >= 0:
                         fate.yields.append(occ.root_site)
                     continue
                 # store, container, stmt/opaque: kept somewhere we cannot follow
-                fate.transferred = True
+                fate.transferred, fate.lent_only = True, False
         if self.captured(fn, fate.names):
             fate.transferred = True
         return fate

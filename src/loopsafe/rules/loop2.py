@@ -221,7 +221,11 @@ class SessionNotClosed(Rule):
                  "`finally`, or hand it to a caller that closes it")
         if occ.how == "assign":
             fate = tracker.fate(fn, occ.target, managed_yield=managed)
-            if fate is None or fate.unknown or fate.transferred:
+            if fate is None or fate.unknown:
+                return ""
+            if fate.transferred and not (fate.lent_only and fate.closes):
+                # given away; but lent to a helper or a nested function and then closed here,
+                # it is still this function's to close on every path
                 return ""
             if not fate.closes:
                 if gk == "dependency" and fate.yields:
