@@ -336,10 +336,11 @@ class Lifecycles:
     def _binds_engine(self, call: ir.Call, scope: _Scope) -> bool:
         """`Session(engine)`: a session that checks out its own connections. A session bound to
         a connection it was given (`Session(bind=op.get_bind())` in a migration, a test's outer
-        transaction) borrows it; not closing it leaks no connection. Unknown binds: silence."""
+        transaction) borrows it; not closing it leaks no connection; a bare `Session()` has
+        nothing to connect with (test code that mocks its queries). Unknown binds: silence."""
         bind = call.args[0] if call.args else dict(call.kwargs).get("bind")
         if bind is None:
-            return True
+            return False
         value = self.model.eval(bind, scope)
         return isinstance(value, VKind) and value.kind in ("sqlalchemy.Engine", "sqlalchemy.AsyncEngine")
 
@@ -571,7 +572,10 @@ class Lifecycles:
         return out
 
     def _keeps_param(self, callee: _Func, param: str, depth: int) -> bool:
-        if callee.ir.is_generator or callee.ir.decorators:
+        # a decorator may keep what the call is given (a cache, a registry); `@classmethod`
+        # and `@staticmethod` only change how the method is bound
+        if callee.ir.is_generator or any(not (type(d) is ir.Name and d.id in ("classmethod", "staticmethod"))
+                                         for d in callee.ir.decorators):
             return True
         facts = self.facts(callee)
         if callee.assigns.get(param):
