@@ -35,10 +35,9 @@ def rewrite(text: str) -> str | None:
         positions = wrapper.resolve(PositionProvider)
     except Exception:  # noqa: BLE001 - any failure: not newer syntax LibCST reads
         return None
-    lines = text.splitlines(keepends=True)
-    starts = [0]
-    for line in lines:
-        starts.append(starts[-1] + len(line))
+    # line starts as LibCST counts lines (str.splitlines also breaks at form feeds and
+    # other separators inside strings)
+    starts = [0] + [m.end() for m in re.finditer(r"\r\n|\r|\n", text)]
 
     def offset(pos) -> int:
         return starts[pos.line - 1] + pos.column
