@@ -333,6 +333,24 @@ class Lifecycles:
             return Creation(call, kind, via)
         return None
 
+    def kept_by_init(self, call: ir.Call, scope: _Scope) -> tuple[str, Creation] | None:
+        """`store = Store()` where `Store.__init__` does `self.conn = sqlite3.connect(...)`:
+        (`self.conn`, the creation), for the first such attribute."""
+        cls = self.model.eval(call.func, scope)
+        if not isinstance(cls, VClass):
+            return None
+        init = self.model.find_method(cls.module, cls.qualname, "__init__")
+        if init is None or not init.ir.params:
+            return None
+        me = init.ir.params[0].name + "."
+        for name, value, _order in init.ir.assigns:
+            value = strip(value)
+            if name.startswith(me) and name.count(".") == 1 and type(value) is ir.Call:
+                made = self.creation(value, _Scope(init.module, init))
+                if made is not None:
+                    return name, made
+        return None
+
     def _binds_engine(self, call: ir.Call, scope: _Scope) -> bool:
         """`Session(engine)`: a session that checks out its own connections. A session bound to
         a connection it was given (`Session(bind=op.get_bind())` in a migration, a test's outer

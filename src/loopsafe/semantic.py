@@ -1297,10 +1297,10 @@ class ProjectModel:
         if not ops:
             return None
         # the shortest way down; at equal length a statement rather than the `with` around it
-        # (`sess.execute(stmt)`, not the `with sess.begin():` that commits it)
+        # (`sess.execute(stmt)`, not the `with sess.begin():` that commits it); the ops are
+        # at sites of `fn`'s own module
         sites = fn.module.ir.sites
-        best = min(ops, key=lambda o: (len(o.chain), o.site[0] == fn.module.ir.path and sites[o.site[1]].kind == ir.WITH,
-                                       o.site[1]))
+        best = min(ops, key=lambda o: (len(o.chain), sites[o.site[1]].kind == ir.WITH, o.site[1]))
         chain = ((best.site, fn.ir.qualname),) + best.chain
         return Op(ref, best.effect, best.label, best.twin, chain, func.display or fn.ir.qualname)
 

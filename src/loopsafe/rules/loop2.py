@@ -644,7 +644,7 @@ class SharedSession(Rule):
                                function=fn.ir.qualname)
                 continue
             made = tracker.creation(value, scope)
-            kept = self._kept_by_init(model, tracker, value, scope) if made is None else None
+            kept = tracker.kept_by_init(value, scope) if made is None else None
             if made is None and kept is None:
                 continue
             if self._indented(mod, value.site, name) or not self._used_from_functions(model, mod, name):
@@ -659,25 +659,6 @@ class SharedSession(Rule):
                            f"`{{code}}` creates one object at module level (`{name}`) whose `__init__` opens a "
                            f"{lc.label(made.kind)} and keeps it (`{attr}`): every request and thread shares it; "
                            "open one per use, or keep the engine or sessionmaker", function="")
-
-    @staticmethod
-    def _kept_by_init(model, tracker: lc.Lifecycles, call: ir.Call, scope: _Scope) -> tuple | None:
-        """`store = Store()` where `Store.__init__` does `self.conn = sqlite3.connect(...)`:
-        (`self.conn`, the creation), for the first such attribute."""
-        cls = model.eval(call.func, scope)
-        if not isinstance(cls, VClass):
-            return None
-        init = model.find_method(cls.module, cls.qualname, "__init__")
-        if init is None or not init.ir.params:
-            return None
-        me = init.ir.params[0].name + "."
-        for name, value, _order in init.ir.assigns:
-            value = lc.strip(value)
-            if name.startswith(me) and name.count(".") == 1 and type(value) is ir.Call:
-                made = tracker.creation(value, _Scope(init.module, init))
-                if made is not None:
-                    return name, made
-        return None
 
     @staticmethod
     def _indented(mod, sid: int, name: str) -> bool:
