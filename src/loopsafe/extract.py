@@ -51,6 +51,7 @@ class _Func:
     async_with: list = field(default_factory=list)
     cleanup: list = field(default_factory=list)
     attr_reads: list = field(default_factory=list)
+    bind_conds: list = field(default_factory=list)
 
 
 @dataclass
@@ -373,6 +374,8 @@ class Extractor:
             name = target.id
             if fn is not None and name not in fn.globals_:
                 fn.assigns.append((name, value, order))
+                if any(p.name == name for p in fn.params):
+                    fn.bind_conds.append((name, self._conds))
             elif isinstance(top, _Class):
                 top.attrs.append((name, value))
             else:
@@ -514,7 +517,7 @@ class Extractor:
             globals_=tuple(fn.globals_), def_site=fn.def_site,
             opaque=tuple(dict.fromkeys(fn.opaque)), async_with=tuple(fn.async_with),
             cleanup=tuple(sorted(set(fn.cleanup).intersection(fn.sites))),
-            attr_reads=tuple(fn.attr_reads),
+            attr_reads=tuple(fn.attr_reads), bind_conds=tuple(fn.bind_conds),
         ))
 
     def _lambda_name(self, node: ast.Lambda) -> str:

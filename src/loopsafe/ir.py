@@ -216,6 +216,10 @@ class FuncIR(NamedTuple):
     #: every `name.attr` read in its body as (name, attr, position in Name.pos order), wherever
     #: it sits (also where no expression is kept); `self`/`cls` and assignment targets excluded
     attr_reads: tuple[tuple[str, str, int], ...] = ()
+    #: every rebinding of a parameter in its body, as (name, Site.conds where it happens):
+    #: `if frontend_user: auth_method, username = frontend_user` rebinds `auth_method` only
+    #: when `frontend_user` is truthy
+    bind_conds: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
 
 def redefined(qualname: str) -> str:

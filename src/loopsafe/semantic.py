@@ -164,27 +164,55 @@ class _Func:
 
     def tested_params(self) -> frozenset[str]:
         """Parameters its sites' conditions test and its body never rebinds (`blocking` in
-        `if blocking: work()`): what a caller passes for them decides whether those sites run."""
+        `if blocking: work()`), or rebinds only under conditions on parameters: what a caller
+        passes for them decides whether those sites run."""
         if self._tested is None:
             sites = self.module.ir.sites
             names = {name for sid in self.ir.sites for name, _ in sites[sid].conds}
-            self._tested = frozenset(n for n in names if n in self.params and n not in self.assigns
-                                     and not self.params[n].star)
+            rebinds = self._conditional_rebinds()
+            # `if frontend_user: auth_method, username = frontend_user`: whether `auth_method`
+            # keeps what the caller passed depends on what it passed for `frontend_user`
+            names |= {c for n in names if n in rebinds for conds in rebinds[n] for c, _ in conds}
+            # passed on as they are (`self.lookup(client_user)`): the callee may test them
+            names |= {a.id for sid in self.ir.sites if sites[sid].kind == ir.CALL and type(sites[sid].expr) is ir.Call
+                      for a in (*sites[sid].expr.args, *(v for _, v in sites[sid].expr.kwargs)) if type(a) is ir.Name}
+            self._tested = frozenset(n for n in names if n in self.params and not self.params[n].star
+                                     and (n not in self.assigns or n in rebinds))
         return self._tested
+
+    def _conditional_rebinds(self) -> dict[str, list[tuple]]:
+        """Parameters every rebinding of which is conditional -> the conditions of each."""
+        by_name: dict[str, list[tuple]] = {}
+        for name, conds in self.ir.bind_conds:
+            by_name.setdefault(name, []).append(conds)
+        return {n: c for n, c in by_name.items()
+                if len(c) == len(self.assigns.get(n, ())) and all(c)}
 
     def site_runs(self, site: ir.Site, env: tuple) -> bool:
         """False when a condition of the site is ruled out by a literal the caller bound."""
         if not site.conds or not env:
             return True
         for name, test in site.conds:
-            for pname, value in env:
-                if pname == name and type(value) is VConst:
-                    v = value.value
-                    held = (bool(v) if test == ir.TRUTHY else not v if test == ir.FALSY
-                            else v is None if test == ir.IS_NONE else v is not None)
-                    if not held:
-                        return False
+            held = _held(name, test, env)
+            if held is False and name in self.assigns:
+                # rebound in the body: the literal stands only if no rebinding can have run
+                rebinds = self._conditional_rebinds().get(name)
+                if rebinds is None or not all(any(_held(n, t, env) is False for n, t in conds)
+                                              for conds in rebinds):
+                    held = None
+            if held is False:
+                return False
         return True
+
+
+def _held(name: str, test: str, env: tuple) -> bool | None:
+    """Whether a condition holds of the literal the caller bound to `name` (None: unknown)."""
+    for pname, value in env:
+        if pname == name and type(value) is VConst:
+            v = value.value
+            return (bool(v) if test == ir.TRUTHY else not v if test == ir.FALSY
+                    else v is None if test == ir.IS_NONE else v is not None)
+    return None
 
 
 class _Mod:
@@ -919,7 +947,7 @@ class ProjectModel:
                 env.append((name, value))
         tested = fn.tested_params()
         if tested and not any(k in ("*", "**") for k, _ in call.kwargs):  # `f(**kw)`: unknown
-            env.extend(_literal_args(params, args, tested))
+            env.extend(_literal_args(params, args, tested, scope))
         return tuple(sorted(env, key=lambda kv: kv[0]))
 
     def arguments(self, fn: _Func, ref: VFunc, call: ir.Call) -> dict[str, ir.Expr]:
@@ -1645,15 +1673,23 @@ def _first_yield(fn: _Func) -> int:
     return min((sid for sid in fn.ir.sites if sites[sid].kind == ir.YIELD), default=len(sites))
 
 
-def _literal_args(params: list, args: dict[str, ir.Expr], tested: frozenset[str]) -> Iterator[tuple[str, VConst]]:
+def _literal_args(params: list, args: dict[str, ir.Expr], tested: frozenset[str],
+                  scope: _Scope) -> Iterator[tuple[str, VConst]]:
     """(name, VConst) for the tested parameters a call passes a literal None/True/False to,
-    or leaves to such a default."""
+    or leaves to such a default, or passes a parameter of its own that its caller bound to
+    one (`lookup_client_user(client_user)` in an `__init__` called without `client_user`)."""
     for param in params:
         if param.name in tested:
             arg = args.get(param.name, param.default)
+            if type(arg) is not ir.Name:
+                continue
             # the summaries spell the singletons as names (they resolve like other builtins)
-            if type(arg) is ir.Name and arg.id in _SINGLETONS:
+            if arg.id in _SINGLETONS:
                 yield param.name, VConst(_SINGLETONS[arg.id])
+            elif scope.env and scope.fn is not None and arg.id not in scope.fn.assigns:
+                for name, value in scope.env:
+                    if name == arg.id and type(value) is VConst:
+                        yield param.name, value
 
 
 def is_test_module(path: str) -> bool:
