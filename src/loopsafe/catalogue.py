@@ -832,6 +832,10 @@ CONTEXTMANAGER_DECORATORS = frozenset({"contextlib.contextmanager", "contextlib.
 #: FastAPI / Starlette names the semantic layer needs
 DEPENDS = frozenset({"fastapi.Depends", "fastapi.Security", "fastapi.params.Depends", "fastapi.params.Security"})
 ANNOTATED = frozenset({"typing.Annotated", "typing_extensions.Annotated"})
+#: qualifiers around the type an annotation promises: `session: ClassVar[SessionType]`
+TYPE_QUALIFIERS = frozenset({
+    "typing.ClassVar", "typing.Final", "typing_extensions.ClassVar", "typing_extensions.Final",
+})
 #: `NewType("SessionT", Session)`: annotated with the new type, an object is of the wrapped one
 NEWTYPES = frozenset({"typing.NewType", "typing_extensions.NewType"})
 OPTIONAL_WRAPPERS = frozenset({

@@ -544,6 +544,9 @@ class ProjectModel:
         if t is ir.Name:
             return self.lookup(expr.id, scope, expr.pos)
         if t is ir.Attr:
+            inner = expr.value
+            if type(inner) is ir.Call and type(inner.func) is ir.Name and inner.func.id == "super":
+                return self._super_attr(expr.attr, scope)
             base = self.eval(expr.value, scope)
             return self.get_attr(base, expr.attr) if base is not None else None
         if t is ir.Call:
@@ -650,6 +653,39 @@ class ProjectModel:
                 return self._kind_attr(ik, attr) if ik else None
             return None
         return None
+
+    def _super_attr(self, attr: str, scope: _Scope) -> Value:
+        """`super().attr` in a method: the attribute of the first class after the method's own
+        in its bases' order (a project class's method, bound to the same `self`, or the
+        library class's), as `super()` with no arguments finds it."""
+        fn = scope.fn
+        if fn is None or not fn.ir.class_name or not fn.ir.params:
+            return None
+        me = self.lookup(fn.ir.params[0].name, scope)
+        for mod, cls in list(self.mro(scope.mod.ir.path, fn.ir.class_name))[1:]:
+            fq = mod.class_methods.get(cls.qualname, {}).get(attr)
+            target = mod.funcs.get(fq) if fq is not None else None
+            if target is None:
+                continue
+            if target.ir.method_type == "static":
+                return VFunc(mod.ir.path, target.ir.qualname)
+            if target.ir.method_type == "class":
+                bound = me if isinstance(me, VClass) else (VClass(me.module, me.qualname) if isinstance(me, VInst)
+                                                          else VClass(mod.ir.path, cls.qualname))
+            else:
+                bound = me if isinstance(me, VInst) else None
+            if bound is None:
+                return None
+            if self.is_property(target):
+                return self.return_value(target, ((target.ir.params[0].name, bound),) if target.ir.params else ())
+            return VFunc(mod.ir.path, target.ir.qualname, bound)
+        ck = self.class_kind(scope.mod.ir.path, fn.ir.class_name)
+        if not ck:
+            return None
+        if fn.ir.method_type == "instance":
+            k = cat.kind(ck)
+            ck = k.call_kind if k is not None else ""
+        return self._kind_attr(ck, attr) if ck else None
 
     def is_abstract(self, fn: _Func) -> bool:
         """An `@abstractmethod`: the code that runs is a subclass's."""
@@ -1008,7 +1044,7 @@ class ProjectModel:
             base = self.eval(expr.value, scope)
             if isinstance(base, VExt):
                 q = base.qualname
-                if q in cat.ANNOTATED or q in cat.GENERATOR_TYPES:
+                if q in cat.ANNOTATED or q in cat.GENERATOR_TYPES or q in cat.TYPE_QUALIFIERS:
                     return self.annotation_value(expr.index[0], scope, depth + 1) if expr.index else None
                 if q in cat.OPTIONAL_WRAPPERS:
                     return _one_of([self.annotation_value(item, scope, depth + 1) for item in expr.index])

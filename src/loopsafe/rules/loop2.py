@@ -759,6 +759,10 @@ class SharedSession(Rule):
             else:
                 continue
             made = lc.defining_calls(model, fn, fn.module, registry)
+            if not made:
+                # known only by its annotation (`session: ClassVar[scoped_session[Session]]`, set
+                # up elsewhere): its `scopefunc`, if any, is not seen
+                continue
             if any(k == "scopefunc" for call in made for k, _v in call.kwargs):
                 continue  # scoped to something else than the thread (a request id, a task)
             path = fn.module.ir.path
