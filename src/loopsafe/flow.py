@@ -15,7 +15,7 @@ from typing import Iterator
 
 from loopsafe import catalogue as cat
 from loopsafe import ir
-from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VMethod, VMod, _Func, _Mod, _Scope
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VKind, VMethod, VMod, _Func, _Mod, _Scope
 
 # roles of a node under its parent (or at the root of a statement)
 ATTR, CALLED, ARG, AWAIT, SUB, ITEM, ALT, ENTER, ITER, STORED, RETURN, YIELD, ASSIGN, ROOT = (
@@ -250,6 +250,50 @@ class FunctionFacts:
     def is_builtin(self, expr: ir.Expr, names: frozenset[str] | set[str]) -> bool:
         """A call target that is one of these builtins (not shadowed by the project)."""
         return type(expr) is ir.Name and expr.id in names and self.model.lookup(expr.id, self.scope) is None
+
+
+#: builtins that run through the whole of an iterable they are given
+CONSUMING = frozenset({"len", "list", "tuple", "set", "frozenset", "sorted", "sum", "any", "all", "min", "max",
+                       "bool", "enumerate", "next", "dict"})
+
+
+def evaluated_operand(facts: FunctionFacts, site: ir.Site) -> ir.Expr | None:
+    """What a site runs as a whole: iterated (`for r in q`), indexed (`q[0]`) or handed to a
+    consuming builtin (`len(q)`, `list(q)`)."""
+    if site.kind == ir.ITER:
+        return site.expr
+    if site.kind == ir.SUB and type(site.expr) is ir.Sub:
+        return site.expr.value
+    if (site.kind == ir.CALL and type(site.expr) is ir.Call and site.expr.args
+            and facts.is_builtin(site.expr.func, CONSUMING)):
+        return site.expr.args[0]
+    return None
+
+
+def cached_evaluations(facts: FunctionFacts, site_ids: list[int]) -> set[int]:
+    """Of these sites, those that evaluate a caching query (a peewee select, a Django
+    queryset) which an earlier one of them, reading the same binding, already ran: the rows
+    come from the query's result cache. Indexing a Django queryset runs a query of its own
+    (`LIMIT 1`) and fills no cache."""
+    sites = facts.mod.ir.sites
+    ran: set[tuple[str, int]] = set()
+    out: set[int] = set()
+    for sid in sorted(site_ids):
+        site = sites[sid]
+        operand = evaluated_operand(facts, site)
+        if type(operand) is not ir.Name:
+            continue
+        value = facts.eval(operand)
+        if not isinstance(value, VKind) or value.kind not in cat.CACHING_QUERY_KINDS:
+            continue
+        kind = value.kind
+        hit = facts.reaching(operand.id, operand.pos)
+        key = (operand.id, hit[0] if hit is not None else -1)
+        if key in ran:
+            out.add(sid)
+        elif site.kind != ir.SUB or kind != "django.QuerySet":
+            ran.add(key)
+    return out
 
 
 # --- loops ----------------------------------------------------------------------------------

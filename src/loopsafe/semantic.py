@@ -302,6 +302,7 @@ class ProjectModel:
         self._offload = cat.OFFLOAD_WRAPPERS | frozenset(self.options.offload_wrappers)
         self._dependencies: set | None = None
         self._loop_ops: dict = {}
+        self._loop_decorators: dict = {}
         self._dep_routes: dict | None = None
         #: paths whose findings are wanted (flake8 asks one file at a time); None: all
         self.focus: set[str] | None = None
@@ -1398,8 +1399,61 @@ class ProjectModel:
                 yield from mod.funcs.values()
 
     def on_loop(self, fn: _Func) -> bool:
-        """Does this function's own body run on the event loop when called by the framework?"""
-        return fn.ir.is_async and not fn.ir.is_lambda
+        """Does this function's own body run on the event loop when called by the framework?
+        An `async def`, or a `def` whose decorator calls it from an `async def` wrapper."""
+        if fn.ir.is_async:
+            return not fn.ir.is_lambda
+        return bool(fn.ir.decorators) and bool(self.loop_decorator(fn))
+
+    def loop_decorator(self, fn: _Func) -> str:
+        """The decorator that runs a plain `def` on the event loop, as written (`@name`), or "".
+
+        Its wrapper is an `async def` that calls the function it wraps without `await` and not
+        in a thread (ragflow's `add_tenant_id_to_kwargs`: `return func(**kwargs)` in `async def
+        wrapper`): the framework awaits the wrapper, so the body runs inline on the loop. Only
+        the decorator nearest the `def` is asked: one below it could hand the function to a
+        thread.
+        """
+        if fn.ir.is_async or fn.ir.is_lambda or not fn.ir.decorators:
+            return ""
+        key = (fn.module.ir.path, fn.ir.qualname)
+        got = self._loop_decorators.get(key)
+        if got is None:
+            got = self._loop_decorators[key] = self._find_loop_decorator(fn)
+        return got
+
+    def _find_loop_decorator(self, fn: _Func) -> str:
+        dec = fn.ir.decorators[-1]
+        scope = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
+        # `@wrap` names the decorator; `@wrap(...)` is what the factory returns
+        deco = self.eval(dec, scope)
+        outer = self.func(deco) if isinstance(deco, VFunc) else None
+        if outer is None or outer.ir.is_async or outer.ir.class_name or not outer.ir.params:
+            return ""
+        wrapped = outer.ir.params[0].name
+        outer_scope = _Scope(outer.module, outer, ((wrapped, VFunc(fn.module.ir.path, fn.ir.qualname)),))
+        inners: list = []
+        for e in outer.ir.returns:
+            value = self.eval(e, outer_scope)
+            if value not in inners:
+                inners.append(value)
+        if len(inners) != 1:
+            # `return async_wrapper` for coroutine functions, `return wrapper` (a thread) for
+            # the others: it picks by the kind of function
+            return ""
+        wrapper = inners[0]
+        inner = self.func(wrapper) if isinstance(wrapper, VFunc) else None
+        if inner is None or not inner.ir.is_async or inner.ir.parent != outer.ir.qualname or wrapped in inner.assigns:
+            return ""
+        sites = inner.module.ir.sites
+        for sid in inner.ir.sites:
+            site = sites[sid]
+            call = site.expr
+            if (site.kind == ir.CALL and not site.awaited and site.function == inner.ir.qualname
+                    and type(call) is ir.Call and type(call.func) is ir.Name and call.func.id == wrapped):
+                target = dec.func if type(dec) is ir.Call else dec
+                return target.id if type(target) is ir.Name else target.attr if type(target) is ir.Attr else "?"
+        return ""
 
     def loop_ops(self, fn: _Func) -> tuple[Op, ...]:
         """Blocking operations in the body of an on-loop function (its own params from evidence)."""

@@ -5,7 +5,7 @@ from typing import Iterator
 
 from loopsafe import catalogue as cat
 from loopsafe import ir
-from loopsafe.flow import walk
+from loopsafe.flow import cached_evaluations, facts_of, walk
 from loopsafe.rules.base import Emit, Rule
 from loopsafe.semantic import ProjectModel
 
@@ -14,14 +14,19 @@ _FIX_OFFLOAD = ("Declare the function with `def` (FastAPI runs it in a threadpoo
 
 
 def _where(fn) -> str:
-    return f"`async def {fn.ir.name}`"
+    return f"`async def {fn.ir.name}`" if fn.ir.is_async else f"`def {fn.ir.name}`"
 
 
 def _when(model: ProjectModel, fn) -> str:
-    """The severity note of startup code: it blocks the loop while no request is served."""
+    """Why a plain `def` is on the loop (its decorator), and the severity note of startup code
+    (it blocks the loop while no request is served)."""
+    note = ""
+    if not fn.ir.is_async:
+        note = (f" (`@{model.loop_decorator(fn)}` calls it from an `async def` wrapper without a thread, "
+                "so it runs on the event loop)")
     if model.is_startup_code(fn):
-        return " (startup/shutdown code: no request is served while it runs, so it only delays startup or shutdown)"
-    return ""
+        note += " (startup/shutdown code: no request is served while it runs, so it only delays startup or shutdown)"
+    return note
 
 
 class SyncDbCallInAsync(Rule):
@@ -31,9 +36,14 @@ class SyncDbCallInAsync(Rule):
     `async def`: a SQLAlchemy/SQLModel `Session` query or commit, a legacy `Query` terminal
     method (`.all()`, `.first()`...), a cursor `execute`, a PyMongo collection operation, a
     redis-py command, a peewee query execution, a Django queryset evaluation, or iterating
-    one of their lazy queries. In a lifespan or a startup/shutdown handler the finding is
-    still reported (the loop is blocked) but its message says that no request is served
-    while that code runs: it delays startup or shutdown, not requests. Test code
+    one of their lazy queries (a peewee select or a Django queryset once: later uses of the
+    same one read its result cache). A plain `def` counts as an `async def` when the decorator
+    nearest it calls it from an `async def` wrapper, inline (`return func(*args, **kwargs)`
+    without `await` or a thread): the framework awaits the wrapper on the loop, so the
+    body runs there too (as for LOOP102 and LOOP103). In a lifespan or a startup/shutdown
+    handler the finding is still reported (the loop is blocked) but its message says that
+    no request is served while that code runs: it delays startup or shutdown, not
+    requests. Test code
     (`conftest.py`, `test_*.py`, files under `tests/`) is not checked: blocking there
     stalls a test, not a request (as for LOOP102, LOOP103 and LOOP105). A `test_*.py` module
     outside test folders that application code imports (a router named `test_checkout.py`
@@ -82,7 +92,9 @@ class SyncDbCallInAsync(Rule):
     mapped class is a sync Session's query whatever `x` is, since no other object takes a
     mapped class there; an object whose kind cannot be seen (an unannotated
     parameter no caller passes a known session to) is not reported. Lazy-loaded ORM
-    attributes are not reported by this rule. Calls made through helpers are LOOP103.
+    attributes are not reported by this rule. Calls made through helpers are LOOP103. A
+    truth test runs a peewee select or a Django queryset too (`if not rows:`) but is not
+    reported: the first iteration, indexing or `len()` after it is, one or two lines below.
     """
 
     code = "LOOP101"
@@ -101,8 +113,10 @@ class SyncDbCallInAsync(Rule):
             # the whole chain), not one more on the call inside it
             inner = {n.site for op in ops if type(sites[op.site[1]].expr) is ir.Call
                      for n in walk(sites[op.site[1]].expr.func) if type(n) is ir.Call and n.site in blocking}
+            # `for kb in kbs` after `len(kbs)`: a peewee/Django query runs once, then reads its cache
+            cached = cached_evaluations(facts_of(model, fn.module, fn), sorted(blocking))
             for op in ops:
-                if op.site[1] in inner:
+                if op.site[1] in inner or op.site[1] in cached:
                     continue
                 yield Emit(op.site[0], op.site, f"`{{code}}` is a blocking {op.label} call on the event loop "
                            f"in {_where(fn)}{_when(model, fn)}", function=fn.ir.qualname)
@@ -289,7 +303,8 @@ class AsyncEndpointWithoutAwait(Rule):
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         for fn in model.functions():
-            if not model.on_loop(fn) or fn.ir.has_await or not model.is_entry_point(fn) or model.is_test_code(fn):
+            if (not fn.ir.is_async or not model.on_loop(fn) or fn.ir.has_await or not model.is_entry_point(fn)
+                    or model.is_test_code(fn)):
                 continue
             if model.loop_ops(fn):
                 kind = "route" if (fn.module.ir.path, fn.ir.qualname) in model.routes() else "dependency"

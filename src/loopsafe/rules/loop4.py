@@ -8,8 +8,8 @@ from typing import Iterator
 from loopsafe import catalogue as cat
 from loopsafe import ir
 from loopsafe.flow import (
-    ASSIGN, RETURN, STORED, FunctionFacts, call_name, callees, calls, describe_loop, enclosing_loops, facts_of, strip_awaits,
-    url_texts, walk,
+    ASSIGN, RETURN, STORED, FunctionFacts, call_name, callees, calls, describe_loop, enclosing_loops, evaluated_operand,
+    facts_of, strip_awaits, url_texts, walk,
 )
 from loopsafe.rules.base import Emit, Rule
 from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope
@@ -287,14 +287,7 @@ class _Loops:
 
     def evaluated_once(self, site: ir.Site) -> bool:
         """Iterating, indexing or `len()` of a caching query object built before the loop."""
-        operand: ir.Expr | None = None
-        if site.kind == ir.ITER:
-            operand = site.expr
-        elif site.kind == ir.SUB and isinstance(site.expr, ir.Sub):
-            operand = site.expr.value
-        elif site.kind == ir.CALL and isinstance(site.expr, ir.Call) and site.expr.args \
-                and self.facts.is_builtin(site.expr.func, _CONSUMING):
-            operand = site.expr.args[0]
+        operand = evaluated_operand(self.facts, site)
         if type(operand) is not ir.Name:
             return False
         value = self.facts.eval(operand)
@@ -312,8 +305,6 @@ class _Loops:
 
 
 _PASS_THROUGH = frozenset({"enumerate", "zip", "reversed", "sorted", "list", "tuple", "set", "iter", "frozenset"})
-_CONSUMING = frozenset({"len", "list", "tuple", "set", "frozenset", "sorted", "sum", "any", "all", "min", "max",
-                        "bool", "enumerate", "next", "dict"})
 _MAX_CHAIN = 2
 
 
