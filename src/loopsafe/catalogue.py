@@ -16,6 +16,7 @@ Nothing in this module runs analysis; the semantic layer reads it.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Mapping
@@ -1011,6 +1012,11 @@ ROW_KINDS = frozenset({
 #: query objects that cache their rows once evaluated: iterating, indexing or `len()` of one
 #: built before a loop runs its query once, not per item (peewee, Django)
 CACHING_QUERY_KINDS = frozenset({"peewee.Query", "django.QuerySet"})
+#: the start of a schema statement (DDL): it changes a table, index or grant, once per schema
+#: object; a loop over tables issuing it is maintenance, not a query per row
+DDL_STATEMENT = re.compile(
+    r"(?is)^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*(?:create|alter|drop|truncate|comment\s+on|grant|revoke|vacuum|"
+    r"analyze|reindex|cluster|rename|optimize\s+table|attach|detach)\b")
 #: kinds known from the code itself (`Model.objects`), never from an annotation: `await` in
 #: front of their sync method does not make it the async twin; the query runs (and raises
 #: `SynchronousOnlyOperation` on the loop) before the `await` fails on its result

@@ -252,6 +252,36 @@ class FunctionFacts:
         return type(expr) is ir.Name and expr.id in names and self.model.lookup(expr.id, self.scope) is None
 
 
+def statement_text(model: ProjectModel, facts: FunctionFacts, expr: ir.Expr | None, depth: int = 0) -> str | None:
+    """How the SQL text of a statement starts, as far as the code spells it: a string, an
+    f-string's literal start, the first string inside a call (`text("...")`,
+    `sql.SQL("...").format(...)`), or that of what a project helper returns."""
+    if expr is None or depth > 2:
+        return None
+    found = first_text(expr)
+    if found is None and type(expr) is ir.Call:
+        func = facts.eval(expr.func)
+        target = model.func(func) if isinstance(func, VFunc) else None
+        if target is not None and target.ir.returns:
+            helper = facts_of(model, target.module, target)
+            return statement_text(model, helper, target.ir.returns[0], depth + 1)
+    return found
+
+
+def first_text(expr: ir.Expr) -> str | None:
+    """The first string (or f-string start) of an expression, in source order."""
+    t = type(expr)
+    if t is ir.Const:
+        return expr.value if isinstance(expr.value, str) else None
+    if t is ir.FStr:
+        return expr.prefix
+    for child, _role in children(expr):
+        found = first_text(child)
+        if found is not None:
+            return found
+    return None
+
+
 #: builtins that run through the whole of an iterable they are given
 CONSUMING = frozenset({"len", "list", "tuple", "set", "frozenset", "sorted", "sum", "any", "all", "min", "max",
                        "bool", "enumerate", "next", "dict"})

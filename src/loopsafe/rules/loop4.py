@@ -9,7 +9,7 @@ from loopsafe import catalogue as cat
 from loopsafe import ir
 from loopsafe.flow import (
     ASSIGN, RETURN, STORED, FunctionFacts, call_name, callees, calls, describe_loop, enclosing_loops, evaluated_operand,
-    facts_of, strip_awaits, url_texts, walk,
+    facts_of, first_text, statement_text, strip_awaits, url_texts, walk,
 )
 from loopsafe.rules.base import Emit, Rule
 from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope
@@ -90,9 +90,11 @@ class _Effects:
             elif op is None:
                 return {}
             what = _classify(k.name, func.name)
+            if what == QUERY and self._schema_statement(fn, call):
+                return {}
             return {what: ()} if what else {}
         if op is not None:  # a library function or a callable kind that does I/O
-            return {QUERY: ()}
+            return {} if self._schema_statement(fn, call) else {QUERY: ()}
         target: _Func | None = None
         bound = None
         if isinstance(func, VFunc):
@@ -112,6 +114,14 @@ class _Effects:
         return self.function(target, env, depth + 1)
 
 
+    def _schema_statement(self, fn: _Func, call: ir.Call) -> bool:
+        """`cur.execute("CREATE INDEX ...")`: a schema statement, run once per schema object."""
+        stmt = call.args[0] if call.args else next(
+            (v for k, v in call.kwargs if k in ("statement", "sql", "query", "operation")), None)
+        text = statement_text(self.model, facts_of(self.model, fn.module, fn), stmt) if stmt is not None else None
+        return text is not None and cat.DDL_STATEMENT.match(text) is not None
+
+
 #: the text of an f-string statement up to its first replacement field, when that field is a
 #: table, column or other schema name (`f'DELETE FROM "{table}"'`, `f"ALTER TABLE t ADD COLUMN {col}"`)
 _SCHEMA_NAME_PREFIX = re.compile(
@@ -124,12 +134,21 @@ def _per_schema_object(fn: _Func, site: ir.Site, loop: ir.Loop) -> bool:
     trigger...) name: one statement per schema object, which no `IN (...)` can merge."""
     call = site.expr
     sql = call.args[0] if isinstance(call, ir.Call) and call.args else None
-    if type(sql) is ir.Call and sql.args:  # text(f"...")
-        sql = sql.args[0]
-    if type(sql) is not ir.FStr or not _SCHEMA_NAME_PREFIX.search(sql.prefix):
-        return False
+    if (type(sql) is ir.Call and type(sql.func) is ir.Attr and sql.func.attr == "format" and sql.args
+            and type(sql.func.value) is not ir.Name):
+        # `sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))`
+        text = first_text(sql.func.value)
+        if text is None or not _SCHEMA_NAME_PREFIX.search(text.split("{", 1)[0]):
+            return False
+        names: tuple[str, ...] = tuple(n.id for n in walk(sql.args[0]) if type(n) is ir.Name)
+    else:
+        if type(sql) is ir.Call and sql.args:  # text(f"...")
+            sql = sql.args[0]
+        if type(sql) is not ir.FStr or not _SCHEMA_NAME_PREFIX.search(sql.prefix):
+            return False
+        names = sql.first_names
     items = set(loop.targets)
-    for name in sql.first_names:
+    for name in names:
         if name in items:
             return True
         # `table_name = table[0]`: named after the item one step away
@@ -394,8 +413,10 @@ class QueryInLoop(Rule):
     (`if len(batch) >= 500: flush(batch); batch = []`) is batching, and indexing or measuring a peewee/Django query built before
     the loop reads its cached rows. A statement written in the loop that interpolates the
     item as its table, column or other schema name (`f'DELETE FROM "{table}"'`,
-    `f"ALTER TABLE t ADD COLUMN {column}"`) runs once per schema object, which no
-    `IN (...)` can merge: it is not reported. Test code (`conftest.py`, `test_*.py`, files
+    `f"ALTER TABLE t ADD COLUMN {column}"`, `sql.SQL("SELECT count(*) FROM {}").format(...)`)
+    runs once per schema object, which no `IN (...)` can merge: it is not reported; nor is
+    a schema statement (`CREATE`, `ALTER`, `DROP`, `TRUNCATE`, `GRANT`...), written in the
+    loop or returned or run by a helper. Test code (`conftest.py`, `test_*.py`, files
     under `tests/`) and Alembic revisions (they run once, offline) are not checked.
 
     ## Why is this bad?
