@@ -307,7 +307,8 @@ class AsyncEndpointWithoutAwait(Rule):
                     or model.is_test_code(fn)):
                 continue
             if model.loop_ops(fn):
-                kind = "route" if (fn.module.ir.path, fn.ir.qualname) in model.routes() else "dependency"
+                # a route may be Quart's or Starlette's; a dependency is FastAPI's
+                kind = "route" if (fn.module.ir.path, fn.ir.qualname) in model.routes() else "FastAPI dependency"
                 yield Emit(fn.module.ir.path, (fn.module.ir.path, fn.ir.def_site),
-                           f"`async def {fn.ir.name}` is a FastAPI {kind} that never awaits but does blocking "
+                           f"`async def {fn.ir.name}` is a {kind} that never awaits but does blocking "
                            "DB work on the event loop", function=fn.ir.qualname)

@@ -31,13 +31,18 @@ class _Effects:
         self.model = model
         self._memo: dict = {}
         self._stack: set = set()
+        #: how many times a walk was cut short (a recursion, the depth limit): a result found
+        #: below a cut is incomplete, and only holds for the depth it was asked at
+        self._cuts = 0
 
     def function(self, fn: _Func, env: tuple, depth: int) -> dict[str, tuple]:
         key = (fn.module.ir.path, fn.ir.qualname, env)
         if key in self._memo:
             return self._memo[key]
         if key in self._stack or depth > _MAX_DEPTH:
+            self._cuts += 1
             return {}
+        cuts = self._cuts
         self._stack.add(key)
         try:
             found: dict[str, tuple] = {}
@@ -58,7 +63,8 @@ class _Effects:
                         found[what] = (((fn.module.ir.path, sid), fn.ir.qualname),) + below
         finally:
             self._stack.discard(key)
-        self._memo[key] = found
+        if self._cuts == cuts:
+            self._memo[key] = found
         return found
 
     def site(self, fn: _Func, scope: _Scope, site: ir.Site, ops: dict, depth: int) -> dict[str, tuple]:
@@ -286,16 +292,20 @@ class _Loops:
                    for n in walk(site.expr))
 
     def _emptied_accumulators(self) -> set[str]:
-        """Names appended to in a loop and later rebound to an empty list."""
+        """Names appended to in a loop and later rebound to an empty list or `clear()`ed."""
         appended: dict[str, int] = {}
+        cleared: dict[str, int] = {}
         sites = self.fn.module.ir.sites
         for sid in self.fn.ir.sites:
             call = sites[sid].expr
-            if sites[sid].loop and isinstance(call, ir.Call) and type(call.func) is ir.Attr \
-                    and call.func.attr in ("append", "extend") and type(call.func.value) is ir.Name:
-                name = call.func.value
+            if not (isinstance(call, ir.Call) and type(call.func) is ir.Attr and type(call.func.value) is ir.Name):
+                continue
+            name = call.func.value
+            if sites[sid].loop and call.func.attr in ("append", "extend"):
                 appended[name.id] = min(appended.get(name.id, name.pos), name.pos)
-        out = set()
+            elif call.func.attr == "clear" and not call.args:
+                cleared[name.id] = max(cleared.get(name.id, name.pos), name.pos)
+        out = {name for name, first_use in appended.items() if cleared.get(name, -1) > first_use}
         for name, first_use in appended.items():
             for order, value in self.facts.bindings.get(name, ()):
                 empty = (type(value) is ir.Seq and not value.items) or (
