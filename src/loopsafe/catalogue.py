@@ -146,7 +146,9 @@ _SESSION_METHODS = _methods(
 _QUERY_BUILDERS = (
     "filter filter_by join outerjoin options order_by group_by having limit offset slice distinct "
     "with_entities add_columns add_entity select_from populate_existing execution_options yield_per "
-    "correlate enable_eagerloads params where"
+    "correlate enable_eagerloads params where with_for_update with_hint with_statement_hint with_labels "
+    "with_parent with_session with_transformation prefix_with suffix_with reset_joinpoint set_label_style "
+    "enable_assertions autoflush from_statement union union_all intersect intersect_all except_ except_all"
 )
 
 KINDS: dict[str, Kind] = {}
@@ -174,7 +176,7 @@ _kind(Kind("sqlalchemy.SessionFactory", "SQLAlchemy sessionmaker",
 _kind(Kind("sqlalchemy.Query", "SQLAlchemy Query",
            methods=_methods(
                (_QUERY_BUILDERS, _m(NONE, "sqlalchemy.Query")),
-               ("subquery cte exists statement union union_all", _m()),
+               ("subquery cte exists statement scalar_subquery label as_scalar", _m()),
                ("all first one one_or_none scalar count get update delete paginate", _m(IO)),
            ),
            iter_effect=IO, item_effect=IO, slice_effect=IO, twin="select() with await session.scalars(...)"))

@@ -622,6 +622,7 @@ class Extractor:
     def visit_IfExp(self, node: ast.IfExp) -> bool:
         # fields are (test, body, orelse); the source order is body, test, orelse
         self._walk_guarded(node.body, _test_conds(node.test, True))
+        self._truth_sites(node.test)
         self.walk(node.test)
         self._walk_guarded(node.orelse, _test_conds(node.test, False))
         return False
@@ -735,6 +736,7 @@ class Extractor:
     def visit_While(self, node: ast.While) -> bool:
         loop_id = self._new_loop(ir.WHILE, False, None, None)
         saved = self._enter_loop(loop_id)  # the test runs per iteration too
+        self._truth_sites(node.test)
         self.walk(node.test)
         self._loop_body(loop_id, node.body)
         self._leave_loop(saved)
@@ -827,9 +829,25 @@ class Extractor:
                 break  # `return` and `raise` leave every enclosing loop of the function
             loop_id = self.loops[loop_id].parent
 
+    def _truth_sites(self, test: ast.expr) -> None:
+        """A TRUTH site for each plain name a test reads for truth (`if not rows:`)."""
+        if self._innermost_func() is None:
+            return
+        stack = [test]
+        while stack:
+            node = stack.pop()
+            t = type(node)
+            if t is ast.Name:
+                self._new_site(ir.TRUTH, node, self.conv(node))
+            elif t is ast.UnaryOp and type(node.op) is ast.Not:
+                stack.append(node.operand)
+            elif t is ast.BoolOp:
+                stack.extend(reversed(node.values))
+
     def visit_If(self, node: ast.If) -> bool:
         # an `elif` chain is walked iteratively: 500 `elif`s must not cost 500 stack frames
         current = node
+        self._truth_sites(current.test)
         self.walk(current.test)
         failed: tuple = ()  # what holds when every test so far was false
         while True:

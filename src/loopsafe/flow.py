@@ -117,7 +117,8 @@ class FunctionFacts:
         self._all_attrs: list[ir.Attr] | None = None
         seen: set[int] = set()
         for site in own:
-            if site.expr is not None and site.kind != ir.DEF:
+            # a truth test reads a name without using the value (`if db:`)
+            if site.expr is not None and site.kind != ir.DEF and site.kind != ir.TRUTH:
                 self._index(site.expr, _SITE_ROLES.get(site.kind, ROOT), seen)
         for name, value, order in assigns:
             self._bindings.setdefault(name, []).append((order, value))
@@ -288,9 +289,9 @@ CONSUMING = frozenset({"len", "list", "tuple", "set", "frozenset", "sorted", "su
 
 
 def evaluated_operand(facts: FunctionFacts, site: ir.Site) -> ir.Expr | None:
-    """What a site runs as a whole: iterated (`for r in q`), indexed (`q[0]`) or handed to a
-    consuming builtin (`len(q)`, `list(q)`)."""
-    if site.kind == ir.ITER:
+    """What a site runs as a whole: iterated (`for r in q`), tested for truth (`if q:`),
+    indexed (`q[0]`) or handed to a consuming builtin (`len(q)`, `list(q)`)."""
+    if site.kind == ir.ITER or site.kind == ir.TRUTH:
         return site.expr
     if site.kind == ir.SUB and type(site.expr) is ir.Sub:
         return site.expr.value

@@ -127,6 +127,9 @@ SUB = "sub"
 RETURN = "return"
 YIELD = "yield"
 STORE = "store"
+#: a plain name tested for truth (`if rows:`, `if not rows`, `while rows and more`): a lazy
+#: peewee select or Django queryset runs its query there (`__bool__`/`__len__`)
+TRUTH = "truth"
 
 #: Site.conds: what a name must be for the site to run
 TRUTHY, FALSY, IS_NONE, NOT_NONE = "truthy", "falsy", "none", "not-none"

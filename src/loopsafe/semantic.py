@@ -1264,6 +1264,12 @@ class ProjectModel:
         if site.kind == ir.ITER:
             value = self.eval(site.expr, scope)
             return self._iter_op(value, ref, depth)
+        if site.kind == ir.TRUTH:
+            value = self.eval(site.expr, scope)
+            if isinstance(value, VKind) and value.kind in cat.CACHING_QUERY_KINDS:
+                k = cat.kind(value.kind)
+                return Op(ref, cat.IO, k.label, k.twin) if k is not None else None
+            return None
         if site.kind == ir.SUB:
             sub = site.expr
             value = self.eval(sub.value, scope) if isinstance(sub, ir.Sub) else None

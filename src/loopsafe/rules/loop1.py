@@ -36,16 +36,16 @@ class SyncDbCallInAsync(Rule):
     `async def`: a SQLAlchemy/SQLModel `Session` query or commit, a legacy `Query` terminal
     method (`.all()`, `.first()`...), a cursor `execute`, a PyMongo collection operation, a
     redis-py command, a peewee query execution, a Django queryset evaluation, or iterating
-    one of their lazy queries (a peewee select or a Django queryset once: later uses of the
-    same one read its result cache). A plain `def` counts as an `async def` when the decorator
+    one of their lazy queries, or testing a peewee select or a Django queryset for truth
+    (`if not rows:`), which runs it (such a query is reported once: later uses of the same
+    one read its result cache). A plain `def` counts as an `async def` when the decorator
     nearest it calls it from an `async def` wrapper, inline (`return func(*args, **kwargs)`
     without `await` or a thread): the framework awaits the wrapper on the loop, so the
     body runs there too (as for LOOP102 and LOOP103). In a lifespan or a startup/shutdown
     handler the finding is still reported (the loop is blocked) but its message says that
     no request is served while that code runs: it delays startup or shutdown, not
-    requests. Test code
-    (`conftest.py`, `test_*.py`, files under `tests/`) is not checked: blocking there
-    stalls a test, not a request (as for LOOP102, LOOP103 and LOOP105). A `test_*.py` module
+    requests. Test code (`conftest.py`, `test_*.py`, files under `tests/`) is not checked:
+    blocking there stalls a test, not a request (as for LOOP102, LOOP103 and LOOP105). A `test_*.py` module
     outside test folders that application code imports (a router named `test_checkout.py`
     mounted by the app) is application code.
 
@@ -93,8 +93,9 @@ class SyncDbCallInAsync(Rule):
     mapped class there; an object whose kind cannot be seen (an unannotated
     parameter no caller passes a known session to) is not reported. Lazy-loaded ORM
     attributes are not reported by this rule. Calls made through helpers are LOOP103. A
-    truth test runs a peewee select or a Django queryset too (`if not rows:`) but is not
-    reported: the first iteration, indexing or `len()` after it is, one or two lines below.
+    truth test of a peewee select or a Django queryset in an `elif` or an `assert` is not
+    reported (the first use after it is); in an `if`, a `while` or a conditional
+    expression it is.
     """
 
     code = "LOOP101"

@@ -72,7 +72,7 @@ class _Effects:
         if op is not None:
             if op.effect != cat.IO:
                 return {}
-            if site.kind in (ir.ITER, ir.SUB):
+            if site.kind in (ir.ITER, ir.SUB, ir.TRUTH):
                 return {QUERY: ()}
             if site.kind != ir.CALL:
                 return {}
@@ -354,7 +354,7 @@ def _loop_effects(model: ProjectModel, effects: _Effects) -> Iterator[tuple[_Fun
         found_here: list[tuple[ir.Site, ir.Loop, dict]] = []
         for sid in fn.ir.sites:
             site = sites[sid]
-            if site.loop == 0 or site.kind not in (ir.CALL, ir.ITER, ir.SUB):
+            if site.loop == 0 or site.kind not in (ir.CALL, ir.ITER, ir.SUB, ir.TRUTH):
                 continue
             if loops is None:
                 loops = _Loops(model, effects, fn)
