@@ -31,6 +31,27 @@ def _focused(model: ProjectModel, path: str) -> bool:
     return model.focus is None or path in model.focus
 
 
+def _dotted(expr: ir.Expr) -> str:
+    """`Trade.session` -> "Trade.session"; "" for anything but names and attributes."""
+    parts = []
+    while type(expr) is ir.Attr:
+        parts.append(expr.attr)
+        expr = expr.value
+    if type(expr) is not ir.Name:
+        return ""
+    parts.append(expr.id)
+    return ".".join(reversed(parts))
+
+
+def _assigned_to(mod, site: ir.Site) -> str:
+    """The name a call's value is assigned to (`Trade.session = scoped_session(...)`), or ""."""
+    fn = mod.funcs.get(site.function) if site.function else None
+    for target, value, _order in (fn.ir.assigns if fn is not None else mod.ir.assigns):
+        if type(value) is ir.Call and value.site == site.id:
+            return target
+    return ""
+
+
 def _line(fn: _Func, sid: int) -> int:
     spans = fn.module.ir.spans
     span = spans[sid] if sid < len(spans) else None
@@ -195,16 +216,25 @@ class SessionNotClosed(Rule):
         if not made:
             return
         registries = (lc.SCOPED_SESSION, "sqlalchemy.AsyncSession")
+        # what each remove() is called on, by its spelling (`Trade.session`); "" when not a
+        # plain dotted name. A registry kept on a class attribute counts as removed only by
+        # a remove() on that attribute: `Trade.session.remove()` leaves `_CustomData.session`
+        removed: set[str] = set()
         for expr, scope in removes:
             value = model.eval(expr, scope)
             if isinstance(value, VKind) and value.kind in registries:
-                return
+                removed.add(_dotted(expr))
         for name, pos, scope in handed:
             value = model.lookup(name, scope, pos)
             if isinstance(value, VKind) and value.kind in registries:
-                return
+                removed.add("")
         for path, site in made:
             if not _focused(model, path):
+                continue
+            target = _assigned_to(model.by_path[path], site)
+            if removed and ("." not in target or "" in removed or target in removed or (
+                    target.startswith(("self.", "cls.")) and any(r.endswith(target[target.index("."):])
+                                                                 for r in removed))):
                 continue
             func = model.eval(site.expr.func, _site_scope(model.by_path[path], site))
             if isinstance(func, VExt) and func.qualname in cat.SCOPED_REGISTRIES:
