@@ -1014,6 +1014,9 @@ ROW_KINDS = frozenset({
 #: query objects that cache their rows once evaluated: iterating, indexing or `len()` of one
 #: built before a loop runs its query once, not per item (peewee, Django)
 CACHING_QUERY_KINDS = frozenset({"peewee.Query", "django.QuerySet"})
+#: methods that undo a session's pending work: called under a test of that session's state
+#: (`if session.dirty: session.rollback()`), they run only after something failed
+CLEANUP_WHEN_PENDING = frozenset({"rollback", "expunge_all", "close"})
 #: the start of a schema statement (DDL): it changes a table, index or grant, once per schema
 #: object; a loop over tables issuing it is maintenance, not a query per row
 DDL_STATEMENT = re.compile(

@@ -938,6 +938,10 @@ def _test_conds(test: ast.expr, holds: bool) -> tuple[tuple[str, str], ...]:
     t = type(test)
     if t is ast.Name:
         return ((test.id, ir.TRUTHY if holds else ir.FALSY),)
+    if t is ast.Attribute:
+        # `if self.db.dirty:` (read by no caller's literal, but by what cleans up only then)
+        dotted = _dotted_name(test)
+        return ((dotted, ir.TRUTHY if holds else ir.FALSY),) if dotted else ()
     if t is ast.UnaryOp and type(test.op) is ast.Not:
         return _test_conds(test.operand, not holds)
     if t is ast.Compare and len(test.ops) == 1 and type(test.left) is ast.Name:
@@ -953,6 +957,18 @@ def _test_conds(test: ast.expr, holds: bool) -> tuple[tuple[str, str], ...]:
         # all of `a and b` hold when it is true; none of `a or b` when it is false
         return tuple(c for value in test.values for c in _test_conds(value, holds))
     return ()
+
+
+def _dotted_name(node: ast.AST) -> str:
+    """`self.db.dirty` -> "self.db.dirty"; "" for anything but names and attributes."""
+    parts = []
+    while type(node) is ast.Attribute:
+        parts.append(node.attr)
+        node = node.value
+    if type(node) is not ast.Name:
+        return ""
+    parts.append(node.id)
+    return ".".join(reversed(parts))
 
 
 _HANDLERS = {

@@ -131,7 +131,7 @@ STORE = "store"
 #: peewee select or Django queryset runs its query there (`__bool__`/`__len__`)
 TRUTH = "truth"
 
-#: Site.conds: what a name must be for the site to run
+#: Site.conds: what a name (or a dotted attribute, `self.db.dirty`) must be for the site to run
 TRUTHY, FALSY, IS_NONE, NOT_NONE = "truthy", "falsy", "none", "not-none"
 
 #: Site.role: where a site sits relative to the innermost `try` of its function

@@ -303,6 +303,7 @@ class ProjectModel:
         self._dependencies: set | None = None
         self._loop_ops: dict = {}
         self._loop_decorators: dict = {}
+        self._session_uses: dict = {}
         self._dep_routes: dict | None = None
         #: paths whose findings are wanted (flake8 asks one file at a time); None: all
         self.focus: set[str] | None = None
@@ -640,7 +641,8 @@ class ProjectModel:
                         base, fn = impl
                 if self.is_property(fn):
                     # `repos.users` runs the getter: its value is what it returns
-                    return self.return_value(fn, ((fn.ir.params[0].name, base),) if fn.ir.params else ())
+                    got = self.return_value(fn, ((fn.ir.params[0].name, base),) if fn.ir.params else ())
+                    return got if got is not None else self.session_by_use(base.module, base.qualname, attr)
                 if fn.ir.method_type == "static":
                     return VFunc(fn.module.ir.path, fn.ir.qualname)
                 bound = VClass(base.module, base.qualname) if fn.ir.method_type == "class" else base
@@ -652,7 +654,7 @@ class ProjectModel:
             if ck:
                 ik = cat.kind(ck).call_kind if cat.kind(ck) else None
                 return self._kind_attr(ik, attr) if ik else None
-            return None
+            return self.session_by_use(base.module, base.qualname, attr)
         return None
 
     def _super_attr(self, attr: str, scope: _Scope) -> Value:
@@ -687,6 +689,37 @@ class ProjectModel:
             k = cat.kind(ck)
             ck = k.call_kind if k is not None else ""
         return self._kind_attr(ck, attr) if ck else None
+
+    def session_by_use(self, module: str, qualname: str, attr: str) -> Value:
+        """A sync Session known by how the class uses it: one of its methods (or a base's)
+        calls `self.<attr>.query(Model)` with a mapped class, which only a sync Session takes
+        (jupyterhub's handlers: `db` is a property returning `self.settings["db"]`)."""
+        key = (module, qualname, attr)
+        got = self._session_uses.get(key, _UNSET)
+        if got is _UNSET:
+            got = self._session_uses[key] = None
+            for mod, cls in self.mro(module, qualname):
+                for _name, fq in mod.class_methods.get(cls.qualname, {}).items():
+                    fn = mod.funcs.get(fq)
+                    if fn is not None and self._queries_through(fn, attr):
+                        got = self._session_uses[key] = VKind("sqlalchemy.Session")
+                        return got
+        return got
+
+    def _queries_through(self, fn: _Func, attr: str) -> bool:
+        if fn.ir.method_type != "instance" or not fn.ir.params:
+            return False
+        me = fn.ir.params[0].name
+        sites = fn.module.ir.sites
+        for sid in fn.ir.sites:
+            call = sites[sid].expr
+            if (type(call) is ir.Call and call.args and type(call.func) is ir.Attr and call.func.attr == "query"
+                    and type(call.func.value) is ir.Attr and call.func.value.attr == attr
+                    and type(call.func.value.value) is ir.Name and call.func.value.value.id == me):
+                model = self.eval(call.args[0], _Scope(fn.module, fn))
+                if isinstance(model, VClass) and self.is_mapped_class(model.module, model.qualname):
+                    return True
+        return False
 
     def is_abstract(self, fn: _Func) -> bool:
         """An `@abstractmethod`: the code that runs is a subclass's."""
@@ -1365,12 +1398,15 @@ class ProjectModel:
         ops = self.site_ops(fn, env, depth + 1)
         if before is not None:
             ops = tuple(op for op in ops if op.site[1] < before)
+        sites = fn.module.ir.sites
+        # `if self.db.dirty: self.db.rollback()` in a `finish()` hook: cleanup of what a
+        # failed handler left behind, not work each call does
+        ops = tuple(op for op in ops if not _cleanup_when_pending(sites[op.site[1]]))
         if not ops:
             return None
         # the shortest way down; at equal length a statement rather than the `with` around it
         # (`sess.execute(stmt)`, not the `with sess.begin():` that commits it); the ops are
         # at sites of `fn`'s own module
-        sites = fn.module.ir.sites
         best = min(ops, key=lambda o: (len(o.chain), sites[o.site[1]].kind == ir.WITH, o.site[1]))
         chain = ((best.site, fn.ir.qualname),) + best.chain
         return Op(ref, best.effect, best.label, best.twin, chain, func.display or fn.ir.qualname)
@@ -1767,6 +1803,23 @@ def _first_yield(fn: _Func) -> int:
     """The site id of a generator's first `yield` (what runs before it, `next()` runs)."""
     sites = fn.module.ir.sites
     return min((sid for sid in fn.ir.sites if sites[sid].kind == ir.YIELD), default=len(sites))
+
+
+def _cleanup_when_pending(site: ir.Site) -> bool:
+    """`session.rollback()` under a test of that session's own state (`if session.dirty:`)."""
+    call = site.expr
+    if site.kind != ir.CALL or type(call) is not ir.Call or type(call.func) is not ir.Attr \
+            or call.func.attr not in cat.CLEANUP_WHEN_PENDING:
+        return False
+    parts = []
+    recv = call.func.value
+    while type(recv) is ir.Attr:
+        parts.append(recv.attr)
+        recv = recv.value
+    if type(recv) is not ir.Name:
+        return False
+    prefix = ".".join([recv.id, *reversed(parts)]) + "."
+    return any(name.startswith(prefix) for name, _test in site.conds)
 
 
 def _literal_args(params: list, args: dict[str, ir.Expr], tested: frozenset[str],

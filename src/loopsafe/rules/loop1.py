@@ -90,7 +90,9 @@ class SyncDbCallInAsync(Rule):
     factories, `with ... as` and `Depends(...)` (including an object a dependency builds
     around the session: `repo: Repo = Depends(get_repo)`); `x.query(Model)` with `Model` a
     mapped class is a sync Session's query whatever `x` is, since no other object takes a
-    mapped class there; an object whose kind cannot be seen (an unannotated
+    mapped class there, and an attribute of `self` that nothing types (a property returning
+    `self.settings["db"]`) is a sync Session when a method of the class calls
+    `self.<attr>.query(Model)` with one; an object whose kind cannot be seen (an unannotated
     parameter no caller passes a known session to) is not reported. Lazy-loaded ORM
     attributes are not reported by this rule. Calls made through helpers are LOOP103. A
     truth test of a peewee select or a Django queryset in an `elif` or an `assert` is not
@@ -234,7 +236,9 @@ class BlockingCallViaHelper(Rule):
     followed. A helper whose session parameter has no annotation is only reported when a
     caller's argument is known to be a sync session. Only tests of a parameter itself
     (truth, `is None`, `is not None`, `not`, `and`/`or`) rule branches out; `mode == "on"`
-    or a parameter the helper rebinds keeps every branch.
+    or a parameter the helper rebinds keeps every branch. A helper's `rollback()` under a
+    test of its own session's state (`if self.db.dirty: self.db.rollback()` in a `finish()`
+    hook) cleans up after a failure and is not followed.
     """
 
     code = "LOOP103"
