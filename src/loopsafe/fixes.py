@@ -229,6 +229,8 @@ def _async_to_def(ctx: FixContext) -> Fix | None:
     fn = ctx.model.by_path[ctx.module.path].funcs.get(ctx.function) if ctx.model is not None else None
     if fn is not None and ctx.model.called_in_project(fn):
         return None  # a caller awaits it (or gathers it): as a `def` it would hand back its result
+    if fn is not None and ctx.model.inline_decorator(fn):
+        return None  # its decorator's `async def` wrapper would call the `def` on the loop all the same
     start = ctx.start
     m = re.compile(r"async[ \t]+(?:\\\r?\n[ \t]*)?(?=def\b)").match(ctx.source.body, start)
     if m is None:

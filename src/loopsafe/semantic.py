@@ -1456,7 +1456,12 @@ class ProjectModel:
         the decorator nearest the `def` is asked: one below it could hand the function to a
         thread.
         """
-        if fn.ir.is_async or fn.ir.is_lambda or not fn.ir.decorators:
+        return "" if fn.ir.is_async else self.inline_decorator(fn)
+
+    def inline_decorator(self, fn: _Func) -> str:
+        """The decorator nearest a function whose `async def` wrapper calls it inline, as
+        written, or "": the function would run on the event loop as a plain `def` too."""
+        if fn.ir.is_lambda or not fn.ir.decorators:
             return ""
         key = (fn.module.ir.path, fn.ir.qualname)
         got = self._loop_decorators.get(key)

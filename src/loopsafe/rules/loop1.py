@@ -292,7 +292,9 @@ class AsyncEndpointWithoutAwait(Rule):
     directly (`await get_db()` in a test) must change. It is not offered when the project's
     own code calls the function (`return await get_current_user(...)` in another
     dependency: as a `def` it would hand back its result, and awaiting that raises
-    TypeError); the LOOP101/LOOP103 wraps are offered there instead. When it applies, the
+    TypeError), nor when its nearest decorator calls it from an `async def` wrapper without
+    `await` or a thread (as a `def` it would still run on the loop); the LOOP101/LOOP103
+    wraps are offered there instead. When it applies, the
     wraps in the same function are not applied (`await` is not allowed in a `def`).
 
     ## Known limitations
