@@ -139,6 +139,8 @@ def _per_schema_object(fn: _Func, site: ir.Site, loop: ir.Loop) -> bool:
     """A statement written in the loop that interpolates the item as its table (or column,
     trigger...) name: one statement per schema object, which no `IN (...)` can merge."""
     call = site.expr
+    if isinstance(call, ir.Call) and _targets_item_table(fn, call, set(loop.targets)):
+        return True
     sql = call.args[0] if isinstance(call, ir.Call) and call.args else None
     if (type(sql) is ir.Call and type(sql.func) is ir.Attr and sql.func.attr == "format" and sql.args
             and type(sql.func.value) is not ir.Name):
@@ -160,6 +162,39 @@ def _per_schema_object(fn: _Func, site: ir.Site, loop: ir.Loop) -> bool:
         # `table_name = table[0]`: named after the item one step away
         if any(type(n) is ir.Name and n.id in items for _order, e in fn.assigns.get(name, ()) for n in walk(e)):
             return True
+    return False
+
+
+#: SQLAlchemy constructs whose first argument is the table (or mapped class) they act on
+_TABLE_CONSTRUCTS = frozenset({"delete", "update", "insert", "select", "query"})
+
+
+def _targets_item_table(fn: _Func, call: ir.Call, items: set[str]) -> bool:
+    """`session.execute(delete(cls).where(...))`, `stmt = select(cls.id)` then
+    `session.execute(stmt)`, `session.query(cls).delete()`: the loop's item is the table."""
+    exprs: list[ir.Expr] = [call]
+    for arg in call.args[:1]:
+        if type(arg) is ir.Name:
+            exprs.extend(value for _order, value in fn.assigns.get(arg.id, ()))
+    for expr in exprs:
+        for node in walk(expr):
+            if type(node) is not ir.Call or not node.args:
+                continue
+            func = node.func
+            if type(func) is ir.Name:
+                name = func.id  # `delete(cls)`
+            elif type(func) is ir.Attr and (func.attr == "query" or (
+                    type(func.value) is ir.Name and func.value.id in fn.module.imports)):
+                name = func.attr  # `session.query(model)`, `sa.delete(cls)`
+            else:
+                continue  # `Model.update(values)`, `redis.delete(key)`: not a table construct
+            if name not in _TABLE_CONSTRUCTS:
+                continue
+            first = node.args[0]
+            while type(first) is ir.Attr:  # `select(cls.id)`
+                first = first.value
+            if type(first) is ir.Name and first.id in items:
+                return True
     return False
 
 
@@ -424,7 +459,9 @@ class QueryInLoop(Rule):
     the loop reads its cached rows. A statement written in the loop that interpolates the
     item as its table, column or other schema name (`f'DELETE FROM "{table}"'`,
     `f"ALTER TABLE t ADD COLUMN {column}"`, `sql.SQL("SELECT count(*) FROM {}").format(...)`)
-    runs once per schema object, which no `IN (...)` can merge: it is not reported; nor is
+    runs once per schema object, which no `IN (...)` can merge: it is not reported, nor is a
+    SQLAlchemy statement over a loop of mapped classes (`delete(cls)`, `session.query(model)`
+    for each `cls` of a list of tables); nor is
     a schema statement (`CREATE`, `ALTER`, `DROP`, `TRUNCATE`, `GRANT`...), written in the
     loop or returned or run by a helper. Test code (`conftest.py`, `test_*.py`, files
     under `tests/`) and Alembic revisions (they run once, offline) are not checked.
