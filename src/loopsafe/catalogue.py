@@ -1017,11 +1017,15 @@ CACHING_QUERY_KINDS = frozenset({"peewee.Query", "django.QuerySet"})
 #: methods that undo a session's pending work: called under a test of that session's state
 #: (`if session.dirty: session.rollback()`), they run only after something failed
 CLEANUP_WHEN_PENDING = frozenset({"rollback", "expunge_all", "close"})
+#: a Session's collections of pending changes: truthy only when something is left unflushed
+SESSION_PENDING_STATE = frozenset({"dirty", "new", "deleted"})
 #: the start of a schema statement (DDL): it changes a table, index or grant, once per schema
 #: object; a loop over tables issuing it is maintenance, not a query per row
 DDL_STATEMENT = re.compile(
     r"(?is)^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*(?:create|alter|drop|truncate|comment\s+on|grant|revoke|vacuum|"
-    r"analyze|reindex|cluster|rename|optimize\s+table|attach|detach)\b")
+    r"analyze|reindex|cluster|rename|optimize\s+table|attach|detach)\s")
+#: the methods that run SQL text a program wrote (what DDL_STATEMENT reads)
+SQL_TEXT_METHODS = frozenset({"execute", "executemany", "executescript", "exec_driver_sql", "exec"})
 #: kinds known from the code itself (`Model.objects`), never from an annotation: `await` in
 #: front of their sync method does not make it the async twin; the query runs (and raises
 #: `SynchronousOnlyOperation` on the loop) before the `await` fails on its result

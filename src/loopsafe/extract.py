@@ -939,7 +939,8 @@ def _test_conds(test: ast.expr, holds: bool) -> tuple[tuple[str, str], ...]:
     if t is ast.Name:
         return ((test.id, ir.TRUTHY if holds else ir.FALSY),)
     if t is ast.Attribute:
-        # `if self.db.dirty:` (read by no caller's literal, but by what cleans up only then)
+        # `if self.db.dirty:`: no caller binds it, but a rollback under it runs only after a
+        # failure (semantic._cleanup_when_pending)
         dotted = _dotted_name(test)
         return ((dotted, ir.TRUTHY if holds else ir.FALSY),) if dotted else ()
     if t is ast.UnaryOp and type(test.op) is ast.Not:

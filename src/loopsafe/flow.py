@@ -255,18 +255,33 @@ class FunctionFacts:
 
 def statement_text(model: ProjectModel, facts: FunctionFacts, expr: ir.Expr | None, depth: int = 0) -> str | None:
     """How the SQL text of a statement starts, as far as the code spells it: a string, an
-    f-string's literal start, the first string inside a call (`text("...")`,
-    `sql.SQL("...").format(...)`), or that of what a project helper returns."""
-    if expr is None or depth > 2:
+    f-string's literal start, what `text(...)`/`sql.SQL(...)` wraps (also `.format(...)`ed), or
+    that of what a project helper returns."""
+    if expr is None or depth > 4:
         return None
-    found = first_text(expr)
-    if found is None and type(expr) is ir.Call:
-        func = facts.eval(expr.func)
-        target = model.func(func) if isinstance(func, VFunc) else None
-        if target is not None and target.ir.returns:
-            helper = facts_of(model, target.module, target)
-            return statement_text(model, helper, target.ir.returns[0], depth + 1)
-    return found
+    t = type(expr)
+    if t is ir.Const:
+        return expr.value if isinstance(expr.value, str) else None
+    if t is ir.FStr:
+        return expr.prefix
+    if t is not ir.Call:
+        return None
+    func = expr.func
+    if type(func) is ir.Attr and func.attr == "format":
+        return statement_text(model, facts, func.value, depth + 1)  # `sql.SQL("...").format(...)`
+    name = func.id if type(func) is ir.Name else func.attr if type(func) is ir.Attr else ""
+    if name in _SQL_WRAPPERS:
+        return statement_text(model, facts, expr.args[0], depth + 1) if expr.args else None
+    value = facts.eval(func)
+    target = model.func(value) if isinstance(value, VFunc) else None
+    if target is not None and target.ir.returns:
+        helper = facts_of(model, target.module, target)
+        return statement_text(model, helper, target.ir.returns[0], depth + 1)
+    return None
+
+
+#: calls that wrap SQL text into a statement object
+_SQL_WRAPPERS = frozenset({"text", "SQL", "literal_column"})
 
 
 def first_text(expr: ir.Expr) -> str | None:

@@ -225,6 +225,18 @@ class FuncIR(NamedTuple):
     bind_conds: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = ()
 
 
+def dotted(expr: "Expr | None") -> str:
+    """`self.db.dirty` -> "self.db.dirty"; "" for anything but names and attributes."""
+    parts = []
+    while type(expr) is Attr:
+        parts.append(expr.attr)
+        expr = expr.value
+    if type(expr) is not Name:
+        return ""
+    parts.append(expr.id)
+    return ".".join(reversed(parts))
+
+
 def redefined(qualname: str) -> str:
     """The name a redefinition binds, for messages: `root@364` (the second `def root`, on
     line 364) -> `root`; `outer@12.<locals>.inner` -> `outer.<locals>.inner`."""

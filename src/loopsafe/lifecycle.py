@@ -768,9 +768,15 @@ def defining_calls(model: ProjectModel, fn: _Func | None, mod, expr: ir.Expr, de
     expr = strip(expr)
     if (type(expr) is ir.Attr and type(expr.value) is ir.Name and fn is not None and fn.ir.class_name
             and fn.ir.params and expr.value.id == fn.ir.params[0].name and fn.ir.method_type == "instance"):
-        # `self.Session = scoped_session(...)` in a method of the class
-        values = [strip(v) for _f, v in fn.module.self_attrs.get(f"{fn.ir.class_name}.{expr.attr}", ())]
-        return [v for v in values if type(v) is ir.Call]
+        # `self.Session = scoped_session(...)` (or `= Registry`, made elsewhere) in a method
+        out: list[ir.Call] = []
+        for owner, value in fn.module.self_attrs.get(f"{fn.ir.class_name}.{expr.attr}", ()):
+            value = strip(value)
+            if type(value) is ir.Call:
+                out.append(value)
+            elif type(value) is ir.Name:
+                out.extend(defining_calls(model, owner, owner.module, value, depth + 1))
+        return out
     if type(expr) is not ir.Name or depth > 4:
         return []
     name = expr.id

@@ -150,7 +150,7 @@ class Op:
 
 
 class _Func:
-    __slots__ = ("ir", "module", "assigns", "params", "_tested")
+    __slots__ = ("ir", "module", "assigns", "params", "_tested", "_rebinds")
 
     def __init__(self, fir: ir.FuncIR, module: "_Mod") -> None:
         self.ir = fir
@@ -161,6 +161,7 @@ class _Func:
             self.assigns.setdefault(name, []).append((order, value))
         self.params = {p.name: p for p in fir.params}
         self._tested: frozenset[str] | None = None
+        self._rebinds: dict[str, list[tuple]] | None = None
 
     def tested_params(self) -> frozenset[str]:
         """Parameters its sites' conditions test and its body never rebinds (`blocking` in
@@ -182,11 +183,13 @@ class _Func:
 
     def _conditional_rebinds(self) -> dict[str, list[tuple]]:
         """Parameters every rebinding of which is conditional -> the conditions of each."""
-        by_name: dict[str, list[tuple]] = {}
-        for name, conds in self.ir.bind_conds:
-            by_name.setdefault(name, []).append(conds)
-        return {n: c for n, c in by_name.items()
-                if len(c) == len(self.assigns.get(n, ())) and all(c)}
+        if self._rebinds is None:
+            by_name: dict[str, list[tuple]] = {}
+            for name, conds in self.ir.bind_conds:
+                by_name.setdefault(name, []).append(conds)
+            self._rebinds = {n: c for n, c in by_name.items()
+                             if len(c) == len(self.assigns.get(n, ())) and all(c)}
+        return self._rebinds
 
     def site_runs(self, site: ir.Site, env: tuple) -> bool:
         """False when a condition of the site is ruled out by a literal the caller bound."""
@@ -548,7 +551,7 @@ class ProjectModel:
         if t is ir.Attr:
             inner = expr.value
             if type(inner) is ir.Call and type(inner.func) is ir.Name and inner.func.id == "super":
-                return self._super_attr(expr.attr, scope)
+                return self._super_attr(expr.attr, scope, inner.args[0] if inner.args else None)
             base = self.eval(expr.value, scope)
             return self.get_attr(base, expr.attr) if base is not None else None
         if t is ir.Call:
@@ -657,15 +660,25 @@ class ProjectModel:
             return self.session_by_use(base.module, base.qualname, attr)
         return None
 
-    def _super_attr(self, attr: str, scope: _Scope) -> Value:
+    def _super_attr(self, attr: str, scope: _Scope, start: ir.Expr | None = None) -> Value:
         """`super().attr` in a method: the attribute of the first class after the method's own
-        in its bases' order (a project class's method, bound to the same `self`, or the
-        library class's), as `super()` with no arguments finds it."""
+        (or after `X` in `super(X, self)`) in its bases' order: a project class's method,
+        bound to the same `self`, or the library class's."""
         fn = scope.fn
         if fn is None or not fn.ir.class_name or not fn.ir.params:
             return None
         me = self.lookup(fn.ir.params[0].name, scope)
-        for mod, cls in list(self.mro(scope.mod.ir.path, fn.ir.class_name))[1:]:
+        mro = list(self.mro(scope.mod.ir.path, fn.ir.class_name))
+        after = 1
+        if start is not None:
+            named = self.eval(start, scope)
+            if not isinstance(named, VClass):
+                return None
+            keys = [(m.ir.path, c.qualname) for m, c in mro]
+            if (named.module, named.qualname) not in keys:
+                return None
+            after = keys.index((named.module, named.qualname)) + 1
+        for mod, cls in mro[after:]:
             fq = mod.class_methods.get(cls.qualname, {}).get(attr)
             target = mod.funcs.get(fq) if fq is not None else None
             if target is None:
@@ -1499,7 +1512,8 @@ class ProjectModel:
             if (site.kind == ir.CALL and not site.awaited and site.function == inner.ir.qualname
                     and type(call) is ir.Call and type(call.func) is ir.Name and call.func.id == wrapped):
                 target = dec.func if type(dec) is ir.Call else dec
-                return target.id if type(target) is ir.Name else target.attr if type(target) is ir.Attr else "?"
+                # a decorator the message cannot name (`@registry[key]`) is not guessed at
+                return target.id if type(target) is ir.Name else target.attr if type(target) is ir.Attr else ""
         return ""
 
     def loop_ops(self, fn: _Func) -> tuple[Op, ...]:
@@ -1811,20 +1825,18 @@ def _first_yield(fn: _Func) -> int:
 
 
 def _cleanup_when_pending(site: ir.Site) -> bool:
-    """`session.rollback()` under a test of that session's own state (`if session.dirty:`)."""
+    """`session.rollback()` under a test that the session holds pending changes
+    (`if session.dirty:`): it runs only after something failed."""
     call = site.expr
     if site.kind != ir.CALL or type(call) is not ir.Call or type(call.func) is not ir.Attr \
             or call.func.attr not in cat.CLEANUP_WHEN_PENDING:
         return False
-    parts = []
-    recv = call.func.value
-    while type(recv) is ir.Attr:
-        parts.append(recv.attr)
-        recv = recv.value
-    if type(recv) is not ir.Name:
+    receiver = ir.dotted(call.func.value)
+    if not receiver:
         return False
-    prefix = ".".join([recv.id, *reversed(parts)]) + "."
-    return any(name.startswith(prefix) for name, _test in site.conds)
+    prefix = receiver + "."
+    return any(test == ir.TRUTHY and name.startswith(prefix) and name[len(prefix):] in cat.SESSION_PENDING_STATE
+               for name, test in site.conds)
 
 
 def _literal_args(params: list, args: dict[str, ir.Expr], tested: frozenset[str],

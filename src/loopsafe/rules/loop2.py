@@ -9,7 +9,7 @@ from loopsafe import lifecycle as lc
 from loopsafe.flow import FunctionFacts, facts_of
 from loopsafe.pins import fastapi_case
 from loopsafe.rules.base import Emit, Rule
-from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VKind, VMethod, _Func, _Scope
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope
 
 _REF_FASTAPI_YIELD = "https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/"
 _REF_FASTAPI_SQL = "https://fastapi.tiangolo.com/tutorial/sql-databases/"
@@ -31,16 +31,26 @@ def _focused(model: ProjectModel, path: str) -> bool:
     return model.focus is None or path in model.focus
 
 
-def _dotted(expr: ir.Expr) -> str:
-    """`Trade.session` -> "Trade.session"; "" for anything but names and attributes."""
-    parts = []
-    while type(expr) is ir.Attr:
-        parts.append(expr.attr)
-        expr = expr.value
-    if type(expr) is not ir.Name:
+def _owner_attr(model: ProjectModel, expr: ir.Expr | None, scope: _Scope) -> object:
+    """What `X.attr` names, comparable across spellings: (class, attr) when X is a class or an
+    instance of one (`Trade.session`, `T.session` after `import Trade as T`, `self.session`),
+    else its spelling; "" for anything else."""
+    if type(expr) is not ir.Attr:
         return ""
-    parts.append(expr.id)
-    return ".".join(reversed(parts))
+    owner = model.eval(expr.value, scope)
+    if isinstance(owner, (VClass, VInst)):
+        return (owner.module, owner.qualname, expr.attr)
+    return ir.dotted(expr)
+
+
+def _parse_dotted(text: str) -> ir.Expr | None:
+    parts = text.split(".")
+    if not all(p.isidentifier() for p in parts):
+        return None
+    expr: ir.Expr = ir.Name(parts[0])
+    for part in parts[1:]:
+        expr = ir.Attr(expr, part)
+    return expr
 
 
 def _assigned_to(mod, site: ir.Site) -> str:
@@ -221,11 +231,11 @@ class SessionNotClosed(Rule):
         # what each remove() is called on, by its spelling (`Trade.session`); "" when not a
         # plain dotted name. A registry kept on a class attribute counts as removed only by
         # a remove() on that attribute: `Trade.session.remove()` leaves `_CustomData.session`
-        removed: set[str] = set()
+        removed: set = set()
         for expr, scope in removes:
             value = model.eval(expr, scope)
             if isinstance(value, VKind) and value.kind in registries:
-                removed.add(_dotted(expr))
+                removed.add(_owner_attr(model, expr, scope))
         for name, pos, scope in handed:
             value = model.lookup(name, scope, pos)
             if isinstance(value, VKind) and value.kind in registries:
@@ -233,10 +243,10 @@ class SessionNotClosed(Rule):
         for path, site in made:
             if not _focused(model, path):
                 continue
-            target = _assigned_to(model.by_path[path], site)
-            if removed and ("." not in target or "" in removed or target in removed or (
-                    target.startswith(("self.", "cls.")) and any(r.endswith(target[target.index("."):])
-                                                                 for r in removed))):
+            mod = model.by_path[path]
+            target = _assigned_to(mod, site)
+            if removed and ("." not in target or "" in removed
+                            or _owner_attr(model, _parse_dotted(target), _site_scope(mod, site)) in removed):
                 continue
             func = model.eval(site.expr.func, _site_scope(model.by_path[path], site))
             if isinstance(func, VExt) and func.qualname in cat.SCOPED_REGISTRIES:

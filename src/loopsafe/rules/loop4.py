@@ -30,19 +30,26 @@ class _Effects:
     def __init__(self, model: ProjectModel) -> None:
         self.model = model
         self._memo: dict = {}
+        #: results the depth limit cut short below them: they hold for the depth they were
+        #: asked at only (a helper first met eight helpers down is followed in full when a
+        #: loop calls it directly), so they are kept per depth: at most _MAX_DEPTH of them
+        self._memo_at_depth: dict = {}
         self._stack: set = set()
-        #: how many times a walk was cut short (a recursion, the depth limit): a result found
-        #: below a cut is incomplete, and only holds for the depth it was asked at
-        self._cuts = 0
+        self._depth_cuts = 0
 
     def function(self, fn: _Func, env: tuple, depth: int) -> dict[str, tuple]:
         key = (fn.module.ir.path, fn.ir.qualname, env)
         if key in self._memo:
             return self._memo[key]
-        if key in self._stack or depth > _MAX_DEPTH:
-            self._cuts += 1
+        got = self._memo_at_depth.get((key, depth))
+        if got is not None:
+            return got
+        if depth > _MAX_DEPTH:
+            self._depth_cuts += 1
             return {}
-        cuts = self._cuts
+        if key in self._stack:
+            return {}
+        cuts = self._depth_cuts
         self._stack.add(key)
         try:
             found: dict[str, tuple] = {}
@@ -63,8 +70,10 @@ class _Effects:
                         found[what] = (((fn.module.ir.path, sid), fn.ir.qualname),) + below
         finally:
             self._stack.discard(key)
-        if self._cuts == cuts:
+        if self._depth_cuts == cuts:
             self._memo[key] = found
+        else:
+            self._memo_at_depth[(key, depth)] = found
         return found
 
     def site(self, fn: _Func, scope: _Scope, site: ir.Site, ops: dict, depth: int) -> dict[str, tuple]:
@@ -96,11 +105,11 @@ class _Effects:
             elif op is None:
                 return {}
             what = _classify(k.name, func.name)
-            if what == QUERY and self._schema_statement(fn, call):
+            if what == QUERY and func.name in cat.SQL_TEXT_METHODS and self._schema_statement(fn, call):
                 return {}
             return {what: ()} if what else {}
         if op is not None:  # a library function or a callable kind that does I/O
-            return {} if self._schema_statement(fn, call) else {QUERY: ()}
+            return {QUERY: ()}
         target: _Func | None = None
         bound = None
         if isinstance(func, VFunc):
@@ -135,11 +144,11 @@ _SCHEMA_NAME_PREFIX = re.compile(
     r"trigger|index|view|schema|database|sequence)|\bpragma\s+\w+\s*\()\s*[\"`\[]?\s*$")
 
 
-def _per_schema_object(fn: _Func, site: ir.Site, loop: ir.Loop) -> bool:
+def _per_schema_object(model: ProjectModel, fn: _Func, site: ir.Site, loop: ir.Loop) -> bool:
     """A statement written in the loop that interpolates the item as its table (or column,
     trigger...) name: one statement per schema object, which no `IN (...)` can merge."""
     call = site.expr
-    if isinstance(call, ir.Call) and _targets_item_table(fn, call, set(loop.targets)):
+    if isinstance(call, ir.Call) and _targets_item_table(model, fn, call, set(loop.targets)):
         return True
     sql = call.args[0] if isinstance(call, ir.Call) and call.args else None
     if (type(sql) is ir.Call and type(sql.func) is ir.Attr and sql.func.attr == "format" and sql.args
@@ -166,12 +175,13 @@ def _per_schema_object(fn: _Func, site: ir.Site, loop: ir.Loop) -> bool:
 
 
 #: SQLAlchemy constructs whose first argument is the table (or mapped class) they act on
-_TABLE_CONSTRUCTS = frozenset({"delete", "update", "insert", "select", "query"})
+_TABLE_CONSTRUCTS = frozenset({"delete", "update", "insert", "select"})
 
 
-def _targets_item_table(fn: _Func, call: ir.Call, items: set[str]) -> bool:
+def _targets_item_table(model: ProjectModel, fn: _Func, call: ir.Call, items: set[str]) -> bool:
     """`session.execute(delete(cls).where(...))`, `stmt = select(cls.id)` then
     `session.execute(stmt)`, `session.query(cls).delete()`: the loop's item is the table."""
+    facts = facts_of(model, fn.module, fn)
     exprs: list[ir.Expr] = [call]
     for arg in call.args[:1]:
         if type(arg) is ir.Name:
@@ -180,20 +190,17 @@ def _targets_item_table(fn: _Func, call: ir.Call, items: set[str]) -> bool:
         for node in walk(expr):
             if type(node) is not ir.Call or not node.args:
                 continue
-            func = node.func
-            if type(func) is ir.Name:
-                name = func.id  # `delete(cls)`
-            elif type(func) is ir.Attr and (func.attr == "query" or (
-                    type(func.value) is ir.Name and func.value.id in fn.module.imports)):
-                name = func.attr  # `session.query(model)`, `sa.delete(cls)`
-            else:
-                continue  # `Model.update(values)`, `redis.delete(key)`: not a table construct
-            if name not in _TABLE_CONSTRUCTS:
-                continue
             first = node.args[0]
             while type(first) is ir.Attr:  # `select(cls.id)`
                 first = first.value
-            if type(first) is ir.Name and first.id in items:
+            if type(first) is not ir.Name or first.id not in items:
+                continue
+            func = facts.eval(node.func)
+            if isinstance(func, VExt):
+                head, _, name = func.qualname.partition(".")
+                if head in ("sqlalchemy", "sqlmodel") and func.qualname.rpartition(".")[2] in _TABLE_CONSTRUCTS:
+                    return True
+            elif isinstance(func, VMethod) and func.name == "query" and func.kind in cat.SESSION_KINDS:
                 return True
     return False
 
@@ -329,7 +336,8 @@ class _Loops:
     def _emptied_accumulators(self) -> set[str]:
         """Names appended to in a loop and later rebound to an empty list or `clear()`ed."""
         appended: dict[str, int] = {}
-        cleared: dict[str, int] = {}
+        loops_of: dict[str, set[int]] = {}  # the loops each list is appended to in
+        cleared: list[tuple[str, int, int]] = []  # (name, position, loop id)
         sites = self.fn.module.ir.sites
         for sid in self.fn.ir.sites:
             call = sites[sid].expr
@@ -338,15 +346,31 @@ class _Loops:
             name = call.func.value
             if sites[sid].loop and call.func.attr in ("append", "extend"):
                 appended[name.id] = min(appended.get(name.id, name.pos), name.pos)
-            elif call.func.attr == "clear" and not call.args:
-                cleared[name.id] = max(cleared.get(name.id, name.pos), name.pos)
-        out = {name for name, first_use in appended.items() if cleared.get(name, -1) > first_use}
+                loops_of.setdefault(name.id, set()).add(sites[sid].loop_id)
+            elif call.func.attr == "clear" and not call.args and sites[sid].loop:
+                cleared.append((name.id, name.pos, sites[sid].loop_id))
+        # emptied inside the loop that fills it (`batch.clear()` after the flush), not after it
+        out = {name for name, pos, loop_id in cleared if name in appended and pos > appended[name]
+               and loop_id in self._with_enclosing(loops_of[name])}
         for name, first_use in appended.items():
             for order, value in self.facts.bindings.get(name, ()):
                 empty = (type(value) is ir.Seq and not value.items) or (
                     type(value) is ir.Call and not value.args and self.facts.is_builtin(value.func, {"list"}))
                 if empty and order > first_use:
                     out.add(name)
+        return out
+
+    def _with_enclosing(self, loop_ids: set[int]) -> set[int]:
+        """These loops and the loops nested in them."""
+        loops = self.fn.module.ir.loops
+        out = set(loop_ids)
+        for i, loop in enumerate(loops):
+            parent, seen = loop.parent, 0
+            while parent >= 0 and seen < 1000:
+                if parent in loop_ids:
+                    out.add(i)
+                    break
+                parent, seen = loops[parent].parent, seen + 1
         return out
 
     def evaluated_once(self, site: ir.Site) -> bool:
@@ -397,7 +421,7 @@ def _loop_effects(model: ProjectModel, effects: _Effects) -> Iterator[tuple[_Fun
             if not found or loops.evaluated_once(site) or loops.batch_flush(site):
                 continue
             loop = loops.data_loop(site)
-            if loop is not None and QUERY in found and not found[QUERY] and _per_schema_object(fn, site, loop):
+            if loop is not None and QUERY in found and not found[QUERY] and _per_schema_object(model, fn, site, loop):
                 # `DELETE FROM "{table}"` per table: maintenance, not a query per row
                 found = {k: v for k, v in found.items() if k != QUERY}
             if loop is not None and found:
