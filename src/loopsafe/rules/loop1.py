@@ -45,9 +45,9 @@ class SyncDbCallInAsync(Rule):
     handler the finding is still reported (the loop is blocked) but its message says that
     no request is served while that code runs: it delays startup or shutdown, not
     requests. Test code (`conftest.py`, `test_*.py`, files under `tests/`) is not checked:
-    blocking there stalls a test, not a request (as for LOOP102, LOOP103 and LOOP105). A `test_*.py` module
-    outside test folders that application code imports (a router named `test_checkout.py`
-    mounted by the app) is application code.
+    blocking there stalls a test, not a request (as for LOOP102, LOOP103 and LOOP105). A
+    `test_*.py` module outside test folders that application code imports (a router named
+    `test_checkout.py` mounted by the app) is application code.
 
     ## Why is this bad?
     FastAPI runs `async def` endpoints and dependencies on the event loop. A synchronous
