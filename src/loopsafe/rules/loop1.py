@@ -22,8 +22,9 @@ def _when(model: ProjectModel, fn) -> str:
     (it blocks the loop while no request is served)."""
     note = ""
     if not fn.ir.is_async:
+        # the rule's fix title (declare it `def`) does not help here: the wrapper must offload
         note = (f" (`@{model.loop_decorator(fn)}` calls it from an `async def` wrapper without a thread, "
-                "so it runs on the event loop)")
+                "so it runs on the event loop: offload it there, `await run_in_threadpool(func, ...)`)")
     if model.is_startup_code(fn):
         note += " (startup/shutdown code: no request is served while it runs, so it only delays startup or shutdown)"
     return note
