@@ -237,6 +237,17 @@ def dotted(expr: "Expr | None") -> str:
     return ".".join(reversed(parts))
 
 
+def parse_dotted(text: str) -> "Expr | None":
+    """"self.db.dirty" -> the expression that spells it; None for anything else."""
+    parts = text.strip().split(".")
+    if not all(p.isidentifier() for p in parts):
+        return None
+    expr: Expr = Name(parts[0])
+    for part in parts[1:]:
+        expr = Attr(expr, part)
+    return expr
+
+
 def redefined(qualname: str) -> str:
     """The name a redefinition binds, for messages: `root@364` (the second `def root`, on
     line 364) -> `root`; `outer@12.<locals>.inner` -> `outer.<locals>.inner`."""

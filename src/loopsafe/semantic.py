@@ -1083,7 +1083,7 @@ class ProjectModel:
             return None
         t = type(expr)
         if t is ir.Const and isinstance(expr.value, str):
-            parsed = self.interned(_parse_dotted(expr.value))
+            parsed = self.interned(ir.parse_dotted(expr.value))
             return self.annotation_value(parsed, scope, depth + 1) if parsed is not None else None
         if t is ir.Union_:
             return _one_of([self.annotation_value(item, scope, depth + 1) for item in expr.items])
@@ -1911,14 +1911,3 @@ def _is_none(expr: ir.Expr) -> bool:
 
 def _is_slice(sub: ir.Sub) -> bool:
     return any(isinstance(i, ir.Slice) for i in sub.index)
-
-
-def _parse_dotted(text: str) -> ir.Expr | None:
-    text = text.strip()
-    parts = text.split(".")
-    if not parts or not all(p.isidentifier() for p in parts):
-        return None
-    expr: ir.Expr = ir.Name(parts[0])
-    for p in parts[1:]:
-        expr = ir.Attr(expr, p)
-    return expr

@@ -43,16 +43,6 @@ def _owner_attr(model: ProjectModel, expr: ir.Expr | None, scope: _Scope) -> obj
     return ir.dotted(expr)
 
 
-def _parse_dotted(text: str) -> ir.Expr | None:
-    parts = text.split(".")
-    if not all(p.isidentifier() for p in parts):
-        return None
-    expr: ir.Expr = ir.Name(parts[0])
-    for part in parts[1:]:
-        expr = ir.Attr(expr, part)
-    return expr
-
-
 def _assigned_to(mod, site: ir.Site) -> str:
     """The name a call's value is assigned to (`Trade.session = scoped_session(...)`), or ""."""
     fn = mod.funcs.get(site.function) if site.function else None
@@ -246,7 +236,7 @@ class SessionNotClosed(Rule):
             mod = model.by_path[path]
             target = _assigned_to(mod, site)
             if removed and ("." not in target or "" in removed
-                            or _owner_attr(model, _parse_dotted(target), _site_scope(mod, site)) in removed):
+                            or _owner_attr(model, model.interned(ir.parse_dotted(target)), _site_scope(mod, site)) in removed):
                 continue
             func = model.eval(site.expr.func, _site_scope(model.by_path[path], site))
             if isinstance(func, VExt) and func.qualname in cat.SCOPED_REGISTRIES:
