@@ -366,11 +366,12 @@ def calls(model: ProjectModel, everywhere: bool = False) -> Iterator[tuple[Funct
     may change between runs, is applied as it is walked."""
     got = model.shared.get("flow.calls")
     if got is None:
-        index: list[tuple[str, FunctionFacts, ir.Site, ir.Call]] = []
+        by_path: dict[str, list[tuple[FunctionFacts, ir.Site, ir.Call]]] = {}
         for path, mod in model.by_path.items():
             sites = mod.ir.sites
             units = [(None, [s.id for s in sites if not s.function])]
             units += [(fn, fn.ir.sites) for fn in mod.funcs.values()]
+            found = by_path[path] = []
             for fn, ids in units:
                 facts = None
                 for sid in ids:
@@ -378,16 +379,18 @@ def calls(model: ProjectModel, everywhere: bool = False) -> Iterator[tuple[Funct
                     if site.kind == ir.CALL and type(site.expr) is ir.Call:
                         if facts is None:
                             facts = facts_of(model, mod, fn)
-                        index.append((path, facts, site, site.expr))
-        got = model.shared["flow.calls"] = (index, [(facts, site, call) for _path, facts, site, call in index])
-    index, every = got
+                        found.append((facts, site, site.expr))
+        got = model.shared["flow.calls"] = (by_path, [c for found in by_path.values() for c in found])
+    by_path, every = got
     focus = None if everywhere else model.focus
     if focus is None:
         yield from every
         return
-    for path, facts, site, call in index:
+    # a focused run (a pre-commit or flake8 run on a few files) walks their calls, in project
+    # order, not every call of the project: that cost 2 ms per use on frigate
+    for path in by_path:
         if path in focus:
-            yield facts, site, call
+            yield from by_path[path]
 
 
 def enclosing_loops(mod: _Mod, site: ir.Site) -> list[ir.Loop]:

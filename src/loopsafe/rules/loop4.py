@@ -788,11 +788,12 @@ class EnginePerRequest(Rule):
     fix_title = "Create it once at module level or in the lifespan, and reuse it"
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
-        per_request = _per_request(model)
+        # which functions run per request is a walk of the whole project's calls: made only
+        # when a function creates an engine or a factory (in a pre-commit run of a few files,
+        # usually none does)
+        per_request: dict[tuple[str, str], str] | None = None
         for fn in model.functions():
-            how = per_request.get((fn.module.ir.path, fn.ir.qualname))
-            if how is None:
-                continue
+            how = ""
             facts: FunctionFacts | None = None
             sites = fn.module.ir.sites
             for sid in fn.ir.sites:
@@ -805,7 +806,15 @@ class EnginePerRequest(Rule):
                 if facts is None:
                     facts = facts_of(model, fn.module, fn)
                 what = _factory_call(facts, call)
-                if not what or _kept(facts, call):
+                if not what:
+                    continue
+                if not how:
+                    if per_request is None:
+                        per_request = _per_request(model)
+                    how = per_request.get((fn.module.ir.path, fn.ir.qualname))
+                    if how is None:
+                        break
+                if _kept(facts, call):
                     continue
                 path = fn.module.ir.path
                 yield Emit(path, (path, sid), f"`{{code}}` creates {what} on every request ({how}): create it "
