@@ -100,6 +100,9 @@ class Entry:
     value_kind: str | None = None
     #: calling it gives an awaitable: "" , MUST_AWAIT or AWAIT_OR_ENTER (`asyncpg.connect`)
     awaits: str = ""
+    #: what calling it on a project class or instance gives instead of `returns` ("": no kind):
+    #: `sqlalchemy.inspect(User)` is a Mapper, not an Inspector
+    project_arg_returns: str | None = None
 
 
 def _m(effect: str = NONE, returns: str | None = None) -> Method:
@@ -222,8 +225,19 @@ _kind(Kind("sqlalchemy.ServerResult", "SQLAlchemy streamed Result",
            iter_effect=IO, twin="AsyncConnection.stream(...) with async for"))
 _kind(Kind("sqlalchemy.Transaction", "SQLAlchemy Transaction",
            methods=_methods(("commit rollback", _m(IO)), ("close", _m()))))
-_kind(Kind("sqlalchemy.Inspector", "SQLAlchemy Inspector", other_methods=_m(IO),
-           methods=_methods(("clear_cache", _m()))))
+# db-apis.md §1.7: reflection methods are I/O; the rest (`clear_cache`, `dialect`, and what a
+# Mapper has when `inspect` was handed something unknown) is not
+_kind(Kind("sqlalchemy.Inspector", "SQLAlchemy Inspector",
+           methods=_methods(
+               ("get_table_names get_view_names get_materialized_view_names get_schema_names get_columns "
+                "get_pk_constraint get_foreign_keys get_indexes get_unique_constraints get_check_constraints "
+                "get_table_comment get_table_options get_view_definition get_sequence_names "
+                "get_temp_table_names get_temp_view_names get_sorted_table_and_fkc_names "
+                "get_multi_columns get_multi_pk_constraint get_multi_foreign_keys get_multi_indexes "
+                "get_multi_unique_constraints get_multi_check_constraints get_multi_table_comment "
+                "get_multi_table_options has_table has_index has_schema has_sequence reflect_table", _m(IO)),
+               ("clear_cache", _m()),
+           )))
 _kind(Kind("dbapi.Connection", "DB-API connection",
            methods=_methods(("cursor", _m(NONE, "dbapi.Cursor")), ("commit rollback", _m(IO)),
                             ("execute", _m(IO, "dbapi.Cursor")))))
@@ -695,8 +709,9 @@ _entry("sqlalchemy.Engine sqlalchemy.engine.Engine sqlalchemy.engine.base.Engine
 _entry("sqlalchemy.Connection sqlalchemy.engine.Connection sqlalchemy.engine.base.Connection",
        Entry(instance="sqlalchemy.Connection"))
 _entry("sqlalchemy.orm.Query sqlalchemy.orm.query.Query", Entry(instance="sqlalchemy.Query"))
+# db-apis.md §1.1: `inspect(MappedClass)` / `inspect(instance)` give a Mapper / InstanceState
 _entry("sqlalchemy.inspect sqlalchemy.inspection.inspect sqlmodel.inspect",
-       Entry(returns="sqlalchemy.Inspector"))  # I/O only for engines: see semantic.inspect_effect
+       Entry(returns="sqlalchemy.Inspector", project_arg_returns=""))
 _entry("sqlalchemy.ext.asyncio.create_async_engine sqlalchemy.ext.asyncio.engine.create_async_engine "
        "sqlalchemy.ext.asyncio.async_engine_from_config",
        Entry(returns="sqlalchemy.AsyncEngine"))

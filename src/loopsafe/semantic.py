@@ -938,6 +938,9 @@ class ProjectModel:
                         arg = self.eval(v, scope)
                         if isinstance(arg, VExt) and arg.qualname in table:
                             return VKind(table[arg.qualname])
+            if entry.project_arg_returns is not None and call.args \
+                    and isinstance(self.eval(call.args[0], scope), (VClass, VInst)):
+                return VKind(entry.project_arg_returns) if entry.project_arg_returns else None
             return VKind(entry.returns) if entry.returns else None
         if isinstance(func, VMethod):
             if func.alt:
