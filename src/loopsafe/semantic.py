@@ -962,7 +962,14 @@ class ProjectModel:
             return VKind(m.returns) if m is not None and m.returns else None
         if isinstance(func, VKind):
             k = cat.kind(func.kind)
-            return VKind(k.call_kind) if k is not None and k.call_kind else None
+            if k is None or not k.call_kind:
+                return None
+            # `Union[sessionmaker, async_sessionmaker]` makes a Session or an AsyncSession:
+            # which one, each use of it says (awaited or not, `with` or `async with`)
+            alt = cat.kind(func.alt) if func.alt else None
+            if alt is not None and alt.call_kind and alt.call_kind != k.call_kind:
+                return VKind(k.call_kind, alt.call_kind)
+            return VKind(k.call_kind)
         if isinstance(func, VFunc):
             fn = self.func(func)
             if fn is None:
