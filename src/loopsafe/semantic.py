@@ -372,6 +372,10 @@ class ProjectModel:
             mod = self.find_module(".".join(parts[:i]), near) if i > 0 else None
             if mod is None:
                 continue
+            if mod.ir.name != ".".join(parts[:i]) and self._plain_module_prefix(parts, i):
+                # `from seed import seed`: `seed.seed` is the function in seed.py, not the module
+                # `seed` found again by a dotted suffix: a plain module has no submodules
+                continue
             value: Value = VMod(mod.ir.path)
             for attr in parts[i:]:
                 value = self.get_attr(value, attr, depth + 1)
@@ -379,6 +383,14 @@ class ProjectModel:
                     return None
             return value
         return VExt(qualname)
+
+    def _plain_module_prefix(self, parts: list[str], end: int) -> bool:
+        """Is a shorter prefix of the dotted name exactly a project module that is no package?"""
+        for j in range(1, end):
+            mod = self.by_name.get(".".join(parts[:j]))
+            if mod is not None and not mod.ir.is_package:
+                return True
+        return False
 
     def module_member(self, mod: _Mod, name: str, depth: int = 0) -> Value:
         if depth > _MAX_DEPTH:
