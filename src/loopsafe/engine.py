@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 from loopsafe import ir, replay
 from loopsafe.cache import Cache, file_key, run_key
-from loopsafe.model import Finding, Frame, Options, ParseError, Report, SourceFile
+from loopsafe.model import Finding, Frame, FrameResult, Options, ParseError, Report, SourceFile
 
 if TYPE_CHECKING:  # pragma: no cover - imported where used: a warm run needs neither
     from loopsafe.rules import Rule
@@ -288,15 +288,33 @@ def run_rules(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Option
               focus: Iterable[str] | None = None, *, fixes: bool = True) -> list[Finding]:
     """Findings of the selected rules; with `focus`, only those located in these paths;
     without `fixes`, none carries its automatic fix (computing them is an eighth of the rules' time)."""
+    paths = model.module_paths() if focus is None else [p for p in model.module_paths() if p in set(focus)]
+    return merge_frames(run_frames(parsed, model, options, paths, fixes=fixes).values())
+
+
+def run_frames(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, paths: Iterable[str], *,
+               fixes: bool = True) -> dict[str, FrameResult]:
+    """Each file's findings, made in its own frame (`ProjectModel.frame`): with what it read."""
     from loopsafe.rules import ALL_RULES
 
     codes = selected_codes(options)
-    rules: list[Rule] = [r() for r in ALL_RULES if r.code in codes]
-    model.focus = set(focus) if focus is not None else None
-    try:
-        return sorted(_Reporter(parsed, fixes).findings(rules, model), key=Finding.sort_key)
-    finally:
-        model.focus = None
+    selected = [r for r in ALL_RULES if r.code in codes]
+    reporter = _Reporter(parsed, fixes)
+    out: dict[str, FrameResult] = {}
+    for path in paths:
+        with model.frame(path) as (reads, fact_reads):
+            # rule objects are made per frame: nothing a rule keeps may outlive what it read
+            found = reporter.findings([r() for r in selected], model, reads)
+        out[path] = FrameResult(tuple(f for f in found if f.path == path), frozenset(reads), frozenset(fact_reads))
+    return out
+
+
+def merge_frames(frames: Iterable[FrameResult]) -> list[Finding]:
+    out: dict[tuple, Finding] = {}
+    for frame in frames:
+        for f in frame.findings:
+            out.setdefault((f.code, f.path, f.line, f.column, f.end_line, f.end_column), f)
+    return sorted(out.values(), key=Finding.sort_key)
 
 
 def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", *,
@@ -412,11 +430,15 @@ class _Reporter:
                                kind=kind, _cache=self._fix_cache.setdefault(path, {}))
         return fixes.compute_fix(ctx)
 
-    def findings(self, rules: Iterable[Rule], model: ProjectModel) -> list[Finding]:
+    def findings(self, rules: Iterable[Rule], model: ProjectModel, reads: set | None = None) -> list[Finding]:
+        """The rules' findings; `reads` gets the files whose text or positions they show."""
         out: dict[tuple, Finding] = {}
         for rule in rules:
             for emit in rule.check(model):
                 path, sid = emit.site
+                if reads is not None:
+                    reads.add(path)
+                    reads.update(fpath for (fpath, _fsid), _func in emit.chain)
                 line, col, end_line, end_col = self._span(path, sid)
                 frames = []
                 for (fpath, fsid), func in emit.chain:

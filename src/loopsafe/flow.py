@@ -362,35 +362,34 @@ def calls(model: ProjectModel, everywhere: bool = False) -> Iterator[tuple[Funct
     """Every call site of the wanted modules (of all modules with `everywhere`), with the facts
     of the function it is in (or of the module's top level); one FunctionFacts per function.
 
-    The list of all call sites is made once per model (four rules walk it); the focus, which
-    may change between runs, is applied as it is walked."""
-    got = model.shared.get("flow.calls")
-    if got is None:
-        by_path: dict[str, list[tuple[FunctionFacts, ir.Site, ir.Call]]] = {}
-        for path, mod in model.by_path.items():
-            sites = mod.ir.sites
-            units = [(None, [s.id for s in sites if not s.function])]
-            units += [(fn, fn.ir.sites) for fn in mod.funcs.values()]
-            found = by_path[path] = []
-            for fn, ids in units:
-                facts = None
-                for sid in ids:
-                    site = sites[sid]
-                    if site.kind == ir.CALL and type(site.expr) is ir.Call:
-                        if facts is None:
-                            facts = facts_of(model, mod, fn)
-                        found.append((facts, site, site.expr))
-        got = model.shared["flow.calls"] = (by_path, [c for found in by_path.values() for c in found])
-    by_path, every = got
-    focus = None if everywhere else model.focus
-    if focus is None:
-        yield from every
-        return
-    # a focused run (a pre-commit or flake8 run on a few files) walks their calls, in project
-    # order, not every call of the project: that cost 2 ms per use on frigate
-    for path in by_path:
-        if path in focus:
-            yield from by_path[path]
+    A module's list is made the first time it is walked (four rules walk them), so a frame
+    walks its own file's calls, not the project's."""
+    made = model.shared.get("flow.calls")
+    if made is None:
+        made = model.shared["flow.calls"] = {}
+    modules = ((path, model.by_path[path]) for path in model.module_paths()) if everywhere \
+        else model.focused_modules()
+    for path, mod in modules:
+        found = made.get(path)
+        if found is None:
+            found = made[path] = _calls_in(model, mod)
+        yield from found
+
+
+def _calls_in(model: ProjectModel, mod: _Mod) -> list[tuple[FunctionFacts, ir.Site, ir.Call]]:
+    sites = mod.ir.sites
+    units = [(None, [s.id for s in sites if not s.function])]
+    units += [(fn, fn.ir.sites) for fn in mod.funcs.values()]
+    found = []
+    for fn, ids in units:
+        facts = None
+        for sid in ids:
+            site = sites[sid]
+            if site.kind == ir.CALL and type(site.expr) is ir.Call:
+                if facts is None:
+                    facts = facts_of(model, mod, fn)
+                found.append((facts, site, site.expr))
+    return found
 
 
 def enclosing_loops(mod: _Mod, site: ir.Site) -> list[ir.Loop]:

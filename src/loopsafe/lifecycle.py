@@ -23,7 +23,7 @@ from typing import Iterator
 
 from loopsafe import catalogue as cat
 from loopsafe import ir
-from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope, project_fact
 
 # --- vocabulary ---------------------------------------------------------------------------
 
@@ -251,7 +251,6 @@ class Lifecycles:
         self._fresh: dict = {}
         self._owns: dict = {}
         self._in_progress: set = set()
-        self._mw_attrs: set[str] | None = None
         self._reachable: set | None = None
 
     # --- basics -------------------------------------------------------------------------
@@ -718,24 +717,9 @@ class Lifecycles:
                         return "middleware"
         return ""
 
-    def middleware_attrs(self) -> set[str]:
+    def middleware_attrs(self) -> frozenset[str]:
         """Attributes some function sets on `request.state` to a new session."""
-        if self._mw_attrs is None:
-            attrs: set[str] = set()
-            for mod in self.model.by_path.values():
-                for site in mod.ir.sites:
-                    if site.kind != ir.STORE or type(site.expr) is not ir.Store or not site.function:
-                        continue
-                    target = site.expr.target
-                    if not (type(target) is ir.Attr and type(target.value) is ir.Attr
-                            and target.value.attr == "state") or is_app_like(target.value.value):
-                        continue
-                    fn = mod.funcs.get(site.function)
-                    value = strip(site.expr.value)
-                    if fn is not None and type(value) is ir.Call and self.creation(value, _Scope(mod, fn)):
-                        attrs.add(target.attr)
-            self._mw_attrs = attrs
-        return self._mw_attrs
+        return self.model.fact("lifecycle.middleware_attrs")
 
     def is_background_tasks(self, fn: _Func, expr: ir.Expr) -> bool:
         """`background_tasks` in `background_tasks.add_task(...)`: a BackgroundTasks object?"""
@@ -818,12 +802,29 @@ def _is_none(expr: ir.Expr) -> bool:
 
 
 def lifecycles(model: ProjectModel) -> Lifecycles:
-    """The tracker of a model, shared by all LOOP2xx rules of one run."""
-    got = getattr(model, "_lifecycles", None)
+    """The tracker of a model, shared by all LOOP2xx rules of one frame (a frame or a project
+    fact starts with none: its memos are part of the model's state, see `ProjectModel.frame`)."""
+    got = model._lifecycles  # noqa: SLF001
     if got is None:
-        got = Lifecycles(model)
-        try:
-            model._lifecycles = got  # type: ignore[attr-defined]
-        except AttributeError:  # pragma: no cover - a model with __slots__
-            pass
+        got = model._lifecycles = Lifecycles(model)  # noqa: SLF001
     return got
+
+
+@project_fact("lifecycle.middleware_attrs")
+def _middleware_attrs(model: ProjectModel) -> frozenset[str]:
+    """Attributes some function sets on `request.state` to a new session."""
+    tracker = lifecycles(model)
+    attrs: set[str] = set()
+    for mod in model.by_path.values():
+        for site in mod.ir.sites:
+            if site.kind != ir.STORE or type(site.expr) is not ir.Store or not site.function:
+                continue
+            target = site.expr.target
+            if not (type(target) is ir.Attr and type(target.value) is ir.Attr
+                    and target.value.attr == "state") or is_app_like(target.value.value):
+                continue
+            fn = mod.funcs.get(site.function)
+            value = strip(site.expr.value)
+            if fn is not None and type(value) is ir.Call and tracker.creation(value, _Scope(mod, fn)):
+                attrs.add(target.attr)
+    return frozenset(attrs)

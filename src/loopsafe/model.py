@@ -67,6 +67,16 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class FrameResult:
+    """One file's findings and what making them read: the files (paths; "*" for all of them)
+    and the project facts (names). See `loopsafe.incremental`."""
+
+    findings: tuple[Finding, ...]
+    reads: frozenset[str]
+    facts: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class ParseError:
     """A file that could not be read or parsed; the run goes on without it."""
 

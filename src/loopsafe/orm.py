@@ -18,7 +18,7 @@ from typing import Iterator
 from loopsafe import catalogue as cat
 from loopsafe import ir
 from loopsafe.flow import FunctionFacts, strip_awaits
-from loopsafe.semantic import ProjectModel, VClass, VExt, _Mod, _Scope
+from loopsafe.semantic import ProjectModel, VClass, VExt, _Mod, _Scope, project_fact
 
 UNKNOWN = "<unknown>"
 
@@ -39,7 +39,6 @@ class OrmIndex:
     def __init__(self, model: ProjectModel) -> None:
         self.model = model
         self._own: dict[tuple[str, str], dict[str, Relationship]] = {}
-        self._backrefs: dict[tuple[str, str], dict[str, Relationship]] | None = None
 
     def relationship(self, cls: VClass, name: str) -> Relationship | None:
         for mod, c in self.model.mro(cls.module, cls.qualname):
@@ -100,31 +99,7 @@ class OrmIndex:
 
     def backrefs(self) -> dict[tuple[str, str], dict[str, Relationship]]:
         """Relationships that `backref=` adds to the other class."""
-        if self._backrefs is None:
-            out: dict[tuple[str, str], dict[str, Relationship]] = {}
-            by_name: dict[str, list[VClass]] = {}
-            for mod in self.model.by_path.values():
-                for cls in mod.ir.classes:
-                    by_name.setdefault(cls.name, []).append(VClass(mod.ir.path, cls.qualname))
-            for mod in self.model.by_path.values():
-                for cls in mod.ir.classes:
-                    scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
-                    for _name, expr in cls.attrs:
-                        found = self._relationship_call(expr, scope)
-                        if found is None:
-                            continue
-                        call = found[1]
-                        backref = dict(call.kwargs).get("backref")
-                        if backref is None or not call.args:
-                            continue
-                        target = self._target(call.args[0], scope, by_name)
-                        parsed = self._backref(backref, scope)
-                        if target is not None and parsed is not None:
-                            name, lazy = parsed
-                            out.setdefault((target.module, target.qualname), {})[name] = Relationship(target, name,
-                                                                                                     lazy)
-            self._backrefs = out
-        return self._backrefs
+        return self.model.fact("orm.backrefs")
 
     def _target(self, expr: ir.Expr, scope: _Scope, by_name: dict[str, list[VClass]]) -> VClass | None:
         if type(expr) is ir.Const and isinstance(expr.value, str):
@@ -141,6 +116,34 @@ class OrmIndex:
             if isinstance(func, VExt) and func.qualname in cat.BACKREF_FUNCS and isinstance(expr.args[0].value, str):
                 return expr.args[0].value, _lazy_kwarg(dict(expr.kwargs))
         return None
+
+
+@project_fact("orm.backrefs")
+def _backrefs(model: ProjectModel) -> dict[tuple[str, str], dict[str, Relationship]]:
+    """Relationships that `backref=` adds to the other class."""
+    index = OrmIndex(model)
+    out: dict[tuple[str, str], dict[str, Relationship]] = {}
+    by_name: dict[str, list[VClass]] = {}
+    for mod in model.by_path.values():
+        for cls in mod.ir.classes:
+            by_name.setdefault(cls.name, []).append(VClass(mod.ir.path, cls.qualname))
+    for mod in model.by_path.values():
+        for cls in mod.ir.classes:
+            scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
+            for _name, expr in cls.attrs:
+                found = index._relationship_call(expr, scope)  # noqa: SLF001
+                if found is None:
+                    continue
+                call = found[1]
+                backref = dict(call.kwargs).get("backref")
+                if backref is None or not call.args:
+                    continue
+                target = index._target(call.args[0], scope, by_name)  # noqa: SLF001
+                parsed = index._backref(backref, scope)  # noqa: SLF001
+                if target is not None and parsed is not None:
+                    name, lazy = parsed
+                    out.setdefault((target.module, target.qualname), {})[name] = Relationship(target, name, lazy)
+    return out
 
 
 def _lazy_kwarg(kwargs: dict) -> object:

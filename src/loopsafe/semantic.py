@@ -14,8 +14,9 @@ Inference is flow-insensitive and deliberately cautious: an unknown kind means s
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from loopsafe import catalogue as cat
 from loopsafe import ir
@@ -264,18 +265,92 @@ class _Scope:
         self.key = (mod.ir.path, fn.ir.qualname if fn else "", env)
 
 
+#: the read-set marker of a frame that walked every module
+ALL_MODULES = "*"
+
+
+class _Modules(dict):
+    """path (or dotted name) -> module, noting which modules a frame reads.
+
+    A frame (see `ProjectModel.frame`) is the analysis of one file; what it reads decides
+    when its findings must be made again (`loopsafe.incremental`). Every way to a module's
+    content goes through here: a lookup notes that module, a walk over all of them notes
+    `ALL_MODULES`. Walking the keys (paths, names) reads no module."""
+
+    __slots__ = ("reads",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: the current frame's read-set (None: no frame, or inside a project fact)
+        self.reads: set | None = None
+
+    def get(self, key, default=None):
+        mod = dict.get(self, key, default)
+        if self.reads is not None and mod is not default:
+            self.reads.add(mod.ir.path)
+        return mod
+
+    def __getitem__(self, key):
+        mod = dict.__getitem__(self, key)
+        if self.reads is not None:
+            self.reads.add(mod.ir.path)
+        return mod
+
+    def values(self):
+        if self.reads is not None:
+            self.reads.add(ALL_MODULES)
+        return dict.values(self)
+
+    def items(self):
+        if self.reads is not None:
+            self.reads.add(ALL_MODULES)
+        return dict.items(self)
+
+
+#: project facts: name -> how to compute it from the model (see `ProjectModel.fact`)
+FACTS: dict[str, Callable[[ProjectModel], object]] = {}
+
+
+def project_fact(name: str) -> Callable:
+    """Register a function of the whole project (routes, dependencies, an index of calls...)
+    as a project fact: computed once per model, apart from any frame (fresh memos, its reads
+    not a frame's), and compared between runs (`loopsafe.incremental`). Its value must be
+    plain data: comparable with `==` and picklable (paths and qualified names, not modules)."""
+    def register(compute: Callable[[ProjectModel], object]) -> Callable[[ProjectModel], object]:
+        FACTS[name] = compute
+        return compute
+    return register
+
+
+#: memo containers of a model: a frame and a fact start with fresh ones (their answers do not
+#: depend on what was computed before, only on what they read)
+_MEMO_DICTS = ("_eval_memo", "_ops_memo", "_ops_pending", "_direct_memo", "_mro_memo", "_class_kinds",
+               "_class_attrs", "_loop_ops", "_loop_decorators", "_session_uses", "shared")
+#: the rest of a computation's state: cycle guards, and the LOOP2xx tracker (lifecycle.py)
+_MEMO_STATE = ("_in_progress", "_guard_hits", "_ops_stack", "_incomplete", "_lifecycles")
+
+
+def _fresh_state() -> dict[str, object]:
+    state: dict[str, object] = {name: {} for name in _MEMO_DICTS}
+    state.update(_in_progress=set(), _guard_hits=0, _ops_stack=[], _incomplete=False, _lifecycles=None)
+    return state
+
+
 class ProjectModel:
     def __init__(self, modules: list[ir.ModuleIR], options: Options | None = None) -> None:
         self.options = options or Options()
         # modules are identified by path: two files can claim one dotted name (scripts in
         # different folders); the dotted name only serves import resolution
-        self.mods: dict[str, _Mod] = {}
-        self.by_name: dict[str, _Mod] = {}
+        self.mods: dict[str, _Mod] = _Modules()
+        self.by_name: dict[str, _Mod] = _Modules()
         for mir in modules:
             mod = _Mod(mir)
             self.by_name.setdefault(mir.name, mod)
             self.mods[mir.path] = mod
         self.by_path = self.mods
+        #: project facts computed so far (name -> value), and the facts the current frame asked
+        self.facts: dict[str, object] = {}
+        self._fact_reads: set | None = None
         self._suffix_cache: dict[str, str | None] = {}
         self._suffixes: dict[str, list[str]] | None = None
         self._eval_memo: dict = {}
@@ -287,8 +362,6 @@ class ProjectModel:
         self._direct_memo: dict = {}
         self._mro_memo: dict = {}
         self._class_kinds: dict = {}
-        self._subclasses: dict | None = None
-        self._calls_by_name: dict | None = None
         self._class_attrs: dict = {}
         #: the caches the layers above keep for this model (flow, the rules): they go with it
         self.shared: dict = {}
@@ -303,17 +376,13 @@ class ProjectModel:
         for q in self.options.blocking_calls:
             self._extra_entries[q] = cat.Entry(effect=cat.IO)
         self._offload = cat.OFFLOAD_WRAPPERS | frozenset(self.options.offload_wrappers)
-        self._dependencies: set | None = None
         self._loop_ops: dict = {}
         self._loop_decorators: dict = {}
         self._session_uses: dict = {}
-        self._dep_routes: dict | None = None
         #: paths whose findings are wanted (flake8 asks one file at a time); None: all
         self.focus: set[str] | None = None
-        self._routes: dict | None = None
-        self._startup: set | None = None
-        self._app_imported: set[str] | None = None
         self._interned: dict = {}
+        self._lifecycles = None  # lifecycle.lifecycles(): the LOOP2xx tracker of this state
         #: the FastAPI version the project pins ("" unknown), for version-dependent messages
         #: (LOOP205); the front end resolves it (configuration, else the project's pins)
         self.fastapi_version: str = self.options.fastapi_version
@@ -351,6 +420,66 @@ class ProjectModel:
         choice = min(hits, key=len) if hits else None
         self._suffix_cache[name] = choice
         return self.by_name.get(choice) if choice else None
+
+    # --- frames and project facts --------------------------------------------------------
+    def fact(self, name: str):
+        """A project fact (see `project_fact`), computed on first use apart from any frame: a
+        frame that asks depends on its value, not on what computing it read."""
+        if self._fact_reads is not None:
+            self._fact_reads.add(name)
+        got = self.facts.get(name, _UNSET)
+        if got is _UNSET:
+            with self._state(_fresh_state(), focus=None, reads=None, fact_reads=None):
+                got = FACTS[name](self)
+            self.facts[name] = got
+        return got
+
+    @contextlib.contextmanager
+    def frame(self, path: str) -> Iterator[tuple[set, set]]:
+        """Analyse one file: findings located in `path`, from fresh memos, noting every module
+        read (`_Modules`) and every project fact asked. Yields (module reads, fact reads)."""
+        reads: set = {path}
+        fact_reads: set = set()
+        with self._state(_fresh_state(), focus={path}, reads=reads, fact_reads=fact_reads):
+            yield reads, fact_reads
+
+    @contextlib.contextmanager
+    def _state(self, state: dict, *, focus: set | None, reads: set | None, fact_reads: set | None) -> Iterator[None]:
+        names = (*_MEMO_DICTS, *_MEMO_STATE)
+        saved = {name: getattr(self, name) for name in names}
+        saved_focus, saved_reads, saved_facts = self.focus, self.mods.reads, self._fact_reads
+        for name, value in state.items():
+            setattr(self, name, value)
+        self.focus = focus
+        self.mods.reads = self.by_name.reads = reads
+        self._fact_reads = fact_reads
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                setattr(self, name, value)
+            self.focus = saved_focus
+            self.mods.reads = self.by_name.reads = saved_reads
+            self._fact_reads = saved_facts
+
+    def module_paths(self) -> list[str]:
+        """Every module's path, in project order (reading none of them)."""
+        return list(dict.keys(self.mods))
+
+    def focused_modules(self) -> Iterator[tuple[str, _Mod]]:
+        """(path, module) of the files whose findings are wanted, in project order."""
+        focus = self.focus
+        if focus is None:
+            yield from self.mods.items()
+            return
+        if len(focus) == 1:  # a frame
+            path = next(iter(focus))
+            if dict.__contains__(self.mods, path):
+                yield path, self.mods[path]
+            return
+        for path in dict.keys(self.mods):
+            if path in focus:
+                yield path, self.mods[path]
 
     def interned(self, expr: ir.Expr | None) -> ir.Expr | None:
         """An expression made after the summaries (a string annotation parsed, a name to look
@@ -763,17 +892,7 @@ class ProjectModel:
 
     def subclasses(self, module: str, qualname: str) -> list[tuple[str, str]]:
         """Project classes that derive from this one, directly or not."""
-        if self._subclasses is None:
-            index: dict[tuple[str, str], list[tuple[str, str]]] = {}
-            for mod in self.by_path.values():
-                for cls in mod.ir.classes:
-                    if not cls.bases:
-                        continue
-                    key = (mod.ir.path, cls.qualname)
-                    for bmod, bcls in list(self.mro(*key))[1:]:
-                        index.setdefault((bmod.ir.path, bcls.qualname), []).append(key)
-            self._subclasses = index
-        return self._subclasses.get((module, qualname), [])
+        return self.fact("subclasses").get((module, qualname), [])
 
     def is_property(self, fn: _Func) -> bool:
         """A method read as an attribute: `@property`, `@functools.cached_property` (and the
@@ -1471,9 +1590,8 @@ class ProjectModel:
     # --- the questions rules ask ------------------------------------------------------
     def functions(self) -> Iterator[_Func]:
         """Functions whose findings are wanted (all, or those of the focus files)."""
-        for path, mod in self.by_path.items():
-            if self.focus is None or path in self.focus:
-                yield from mod.funcs.values()
+        for _path, mod in self.focused_modules():
+            yield from mod.funcs.values()
 
     def on_loop(self, fn: _Func) -> bool:
         """Does this function's own body run on the event loop when called by the framework?
@@ -1549,69 +1667,13 @@ class ProjectModel:
     def _compute_loop_ops(self, fn: _Func) -> tuple[Op, ...]:
         return self.site_ops(fn, ())
 
-    def dependencies(self) -> set[tuple[str, str]]:
+    def dependencies(self) -> frozenset[tuple[str, str]]:
         """Functions used as FastAPI dependencies anywhere in the project."""
-        if self._dependencies is None:
-            deps: set[tuple[str, str]] = set()
-            for mod in self.by_path.values():
-                for site in mod.ir.sites:
-                    call = site.expr
-                    if site.kind != ir.CALL or not isinstance(call, ir.Call):
-                        continue
-                    # only a call spelled like Depends can be one: evaluating every call of
-                    # the project to find out was a third of the rules' time
-                    if type(call.func) is ir.Name:
-                        if call.func.id not in _DEPENDS_NAMES and mod.imports.get(call.func.id) not in cat.DEPENDS:
-                            continue
-                    elif type(call.func) is not ir.Attr or call.func.attr not in _DEPENDS_NAMES:
-                        continue
-                    scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
-                    func = self.eval(call.func, scope)
-                    if isinstance(func, VExt) and func.qualname in cat.DEPENDS:
-                        target = call.args[0] if call.args else dict(call.kwargs).get("dependency")
-                        dep = self.eval(target, scope) if target is not None else None
-                        if isinstance(dep, VFunc):
-                            deps.add((dep.module, dep.qualname))
-                        elif isinstance(dep, VInst):
-                            call_fn = self.find_method(dep.module, dep.qualname, "__call__")
-                            if call_fn is not None:
-                                deps.add((call_fn.module.ir.path, call_fn.ir.qualname))
-            self._dependencies = deps
-        return self._dependencies
+        return self.fact("dependencies")
 
     def routes(self) -> dict[tuple[str, str], str]:
         """Route handlers -> "METHOD /path" (decorators, add_api_route, router.get(...)(fn))."""
-        if self._routes is None:
-            routes: dict[tuple[str, str], str] = {}
-            for mod in self.by_path.values():
-                for fn in mod.funcs.values():
-                    for dec in fn.ir.decorators:
-                        label = _route_label(dec, _router_prefix(mod, dec))
-                        if label:
-                            routes[(mod.ir.path, fn.ir.qualname)] = label
-                            break
-                for site in mod.ir.sites:
-                    call = site.expr
-                    if site.kind != ir.CALL or not isinstance(call, ir.Call):
-                        continue
-                    target = None
-                    label = ""
-                    if isinstance(call.func, ir.Call):
-                        label = _route_label(call.func)
-                        target = call.args[0] if label and call.args else None
-                    elif isinstance(call.func, ir.Attr) and call.func.attr in ("add_api_route", "add_route",
-                                                                            "add_api_websocket_route"):
-                        path = call.args[0] if call.args else dict(call.kwargs).get("path")
-                        target = call.args[1] if len(call.args) > 1 else dict(call.kwargs).get("endpoint")
-                        label = "ROUTE " + (path.value if isinstance(path, ir.Const) else "?")
-                    if target is None:
-                        continue
-                    scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
-                    value = self.eval(target, scope)
-                    if isinstance(value, VFunc):
-                        routes.setdefault((value.module, value.qualname), label)
-            self._routes = routes
-        return self._routes
+        return self.fact("routes")
 
     def route_of(self, fn: _Func) -> str:
         """A route that runs this function: itself, or one that depends on it (transitively)."""
@@ -1622,20 +1684,7 @@ class ProjectModel:
         return self._dependency_routes().get(key, "")
 
     def _dependency_routes(self) -> dict[tuple[str, str], str]:
-        if self._dep_routes is None:
-            found: dict[tuple[str, str], str] = {}
-            todo = [(key, label) for key, label in sorted(self.routes().items())]
-            while todo:
-                key, label = todo.pop(0)
-                fn = self.func(VFunc(*key))
-                if fn is None:
-                    continue
-                for dep in self._param_dependencies(fn):
-                    if dep not in found and dep not in self.routes():
-                        found[dep] = label
-                        todo.append((dep, label))
-            self._dep_routes = found
-        return self._dep_routes
+        return self.fact("dependency_routes")
 
     def _param_dependencies(self, fn: _Func) -> Iterator[tuple[str, str]]:
         """Functions this one's parameters ask FastAPI for (`Depends(f)`, `Annotated[..., Depends(f)]`)."""
@@ -1675,21 +1724,11 @@ class ProjectModel:
 
     def call_sites_of(self, fn: _Func) -> list[tuple[_Mod, ir.Site]]:
         """The project's calls of this function (found by name, then resolved)."""
-        if self._calls_by_name is None:
-            index: dict[str, list] = {}
-            for mod in self.by_path.values():
-                for site in mod.ir.sites:
-                    call = site.expr
-                    if site.kind != ir.CALL or type(call) is not ir.Call:
-                        continue
-                    name = call.func.id if type(call.func) is ir.Name else \
-                        call.func.attr if type(call.func) is ir.Attr else None
-                    if name is not None:
-                        index.setdefault(name, []).append((mod, site))
-            self._calls_by_name = index
         key = (fn.module.ir.path, fn.ir.qualname)
         out = []
-        for mod, site in self._calls_by_name.get(fn.ir.name, ()):
+        for path, sid in self.fact("calls_by_name").get(fn.ir.name, ()):
+            mod = self.mods[path]
+            site = mod.ir.sites[sid]
             value = self.eval(site.expr.func, _Scope(mod, mod.funcs.get(site.function) if site.function else None))
             # a decorator's wrapper names the function it wraps in `display` (from any module)
             if isinstance(value, VFunc) and ((value.module, value.qualname) == key or value.display == key[1]):
@@ -1708,19 +1747,7 @@ class ProjectModel:
         parts = path.replace("\\", "/").split("/")
         if parts[-1] == "conftest.py" or any(p in ("tests", "test") for p in parts[:-1]):
             return True
-        if self._app_imported is None:
-            self._app_imported = set()
-            for mod in self.by_path.values():
-                if is_test_module(mod.ir.path):
-                    continue
-                for _, target in mod.ir.imports:
-                    dotted = target.split(".")
-                    for i in range(len(dotted), 0, -1):
-                        found = self.find_module(".".join(dotted[:i]), mod.ir.name)
-                        if found is not None:
-                            self._app_imported.add(found.ir.path)
-                            break
-        return path not in self._app_imported
+        return path not in self.fact("app_imported")
 
     def is_migration_script(self, mod: _Mod) -> bool:
         """An Alembic script (`env.py` uses `alembic.context`, a revision `alembic.op`): its
@@ -1733,37 +1760,172 @@ class ProjectModel:
         reported, with low severity)."""
         return (fn.module.ir.path, fn.ir.qualname) in self.startup_handlers()
 
-    def startup_handlers(self) -> set[tuple[str, str]]:
+    def startup_handlers(self) -> frozenset[tuple[str, str]]:
         """`lifespan=`, `on_startup=`/`on_shutdown=` of an app or router, `@app.on_event("startup")`
         and `app.add_event_handler("shutdown", f)` functions."""
-        if self._startup is None:
-            found: set[tuple[str, str]] = set()
-            for mod in self.by_path.values():
-                for fn in mod.funcs.values():
-                    if any(_event_label(dec) for dec in fn.ir.decorators):
-                        found.add((mod.ir.path, fn.ir.qualname))
-                for site in mod.ir.sites:
-                    call = site.expr
-                    if site.kind != ir.CALL or type(call) is not ir.Call:
-                        continue
-                    targets: list[ir.Expr] = []
-                    if type(call.func) is ir.Attr and call.func.attr == "add_event_handler" and len(call.args) > 1 \
-                            and type(call.args[0]) is ir.Const and call.args[0].value in _EVENTS:
-                        targets.append(call.args[1])
-                    for name, value in call.kwargs:
-                        if name == "lifespan":
-                            targets.append(value)
-                        elif name in ("on_startup", "on_shutdown") and type(value) is ir.Seq:
-                            targets.extend(value.items)
-                    if not targets:
-                        continue
-                    scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
-                    for target in targets:
-                        value = self.eval(target, scope)
-                        if isinstance(value, VFunc):
-                            found.add((value.module, value.qualname))
-            self._startup = found
-        return self._startup
+        return self.fact("startup")
+
+
+
+# --- project facts ------------------------------------------------------------------------
+@project_fact("subclasses")
+def _subclass_index(model: ProjectModel) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """Class -> the project classes that derive from it, directly or not."""
+    index: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for mod in model.by_path.values():
+        for cls in mod.ir.classes:
+            if not cls.bases:
+                continue
+            key = (mod.ir.path, cls.qualname)
+            for bmod, bcls in list(model.mro(*key))[1:]:
+                index.setdefault((bmod.ir.path, bcls.qualname), []).append(key)
+    return index
+
+
+@project_fact("dependencies")
+def _dependencies(model: ProjectModel) -> frozenset[tuple[str, str]]:
+    """Functions used as FastAPI dependencies anywhere in the project."""
+    deps: set[tuple[str, str]] = set()
+    for mod in model.by_path.values():
+        for site in mod.ir.sites:
+            call = site.expr
+            if site.kind != ir.CALL or not isinstance(call, ir.Call):
+                continue
+            # only a call spelled like Depends can be one: evaluating every call of
+            # the project to find out was a third of the rules' time
+            if type(call.func) is ir.Name:
+                if call.func.id not in _DEPENDS_NAMES and mod.imports.get(call.func.id) not in cat.DEPENDS:
+                    continue
+            elif type(call.func) is not ir.Attr or call.func.attr not in _DEPENDS_NAMES:
+                continue
+            scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
+            func = model.eval(call.func, scope)
+            if isinstance(func, VExt) and func.qualname in cat.DEPENDS:
+                target = call.args[0] if call.args else dict(call.kwargs).get("dependency")
+                dep = model.eval(target, scope) if target is not None else None
+                if isinstance(dep, VFunc):
+                    deps.add((dep.module, dep.qualname))
+                elif isinstance(dep, VInst):
+                    call_fn = model.find_method(dep.module, dep.qualname, "__call__")
+                    if call_fn is not None:
+                        deps.add((call_fn.module.ir.path, call_fn.ir.qualname))
+    return frozenset(deps)
+
+
+@project_fact("routes")
+def _routes(model: ProjectModel) -> dict[tuple[str, str], str]:
+    """Route handlers -> "METHOD /path" (decorators, add_api_route, router.get(...)(fn))."""
+    routes: dict[tuple[str, str], str] = {}
+    for mod in model.by_path.values():
+        for fn in mod.funcs.values():
+            for dec in fn.ir.decorators:
+                label = _route_label(dec, _router_prefix(mod, dec))
+                if label:
+                    routes[(mod.ir.path, fn.ir.qualname)] = label
+                    break
+        for site in mod.ir.sites:
+            call = site.expr
+            if site.kind != ir.CALL or not isinstance(call, ir.Call):
+                continue
+            target = None
+            label = ""
+            if isinstance(call.func, ir.Call):
+                label = _route_label(call.func)
+                target = call.args[0] if label and call.args else None
+            elif isinstance(call.func, ir.Attr) and call.func.attr in ("add_api_route", "add_route",
+                                                                    "add_api_websocket_route"):
+                path = call.args[0] if call.args else dict(call.kwargs).get("path")
+                target = call.args[1] if len(call.args) > 1 else dict(call.kwargs).get("endpoint")
+                label = "ROUTE " + (path.value if isinstance(path, ir.Const) else "?")
+            if target is None:
+                continue
+            scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
+            value = model.eval(target, scope)
+            if isinstance(value, VFunc):
+                routes.setdefault((value.module, value.qualname), label)
+    return routes
+
+
+@project_fact("dependency_routes")
+def _dependency_routes(model: ProjectModel) -> dict[tuple[str, str], str]:
+    """Dependencies (transitively) -> a route that asks for them."""
+    found: dict[tuple[str, str], str] = {}
+    todo = [(key, label) for key, label in sorted(model.routes().items())]
+    while todo:
+        key, label = todo.pop(0)
+        fn = model.func(VFunc(*key))
+        if fn is None:
+            continue
+        for dep in model._param_dependencies(fn):
+            if dep not in found and dep not in model.routes():
+                found[dep] = label
+                todo.append((dep, label))
+    return found
+
+
+@project_fact("calls_by_name")
+def _calls_by_name(model: ProjectModel) -> dict[str, list[tuple[str, int]]]:
+    """Called name (`f` of `f(...)` and of `x.f(...)`) -> the call sites, as (path, site id)."""
+    index: dict[str, list[tuple[str, int]]] = {}
+    for mod in model.by_path.values():
+        for site in mod.ir.sites:
+            call = site.expr
+            if site.kind != ir.CALL or type(call) is not ir.Call:
+                continue
+            name = call.func.id if type(call.func) is ir.Name else \
+                call.func.attr if type(call.func) is ir.Attr else None
+            if name is not None:
+                index.setdefault(name, []).append((mod.ir.path, site.id))
+    return index
+
+
+@project_fact("app_imported")
+def _app_imported(model: ProjectModel) -> frozenset[str]:
+    """Modules that application (non-test) modules import."""
+    found: set[str] = set()
+    for mod in model.by_path.values():
+        if is_test_module(mod.ir.path):
+            continue
+        for _, target in mod.ir.imports:
+            dotted = target.split(".")
+            for i in range(len(dotted), 0, -1):
+                hit = model.find_module(".".join(dotted[:i]), mod.ir.name)
+                if hit is not None:
+                    found.add(hit.ir.path)
+                    break
+    return frozenset(found)
+
+
+@project_fact("startup")
+def _startup_handlers(model: ProjectModel) -> frozenset[tuple[str, str]]:
+    """`lifespan=`, `on_startup=`/`on_shutdown=` of an app or router, `@app.on_event("startup")`
+    and `app.add_event_handler("shutdown", f)` functions."""
+    found: set[tuple[str, str]] = set()
+    for mod in model.by_path.values():
+        for fn in mod.funcs.values():
+            if any(_event_label(dec) for dec in fn.ir.decorators):
+                found.add((mod.ir.path, fn.ir.qualname))
+        for site in mod.ir.sites:
+            call = site.expr
+            if site.kind != ir.CALL or type(call) is not ir.Call:
+                continue
+            targets: list[ir.Expr] = []
+            if type(call.func) is ir.Attr and call.func.attr == "add_event_handler" and len(call.args) > 1 \
+                    and type(call.args[0]) is ir.Const and call.args[0].value in _EVENTS:
+                targets.append(call.args[1])
+            for name, value in call.kwargs:
+                if name == "lifespan":
+                    targets.append(value)
+                elif name in ("on_startup", "on_shutdown") and type(value) is ir.Seq:
+                    targets.extend(value.items)
+            if not targets:
+                continue
+            scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
+            for target in targets:
+                value = model.eval(target, scope)
+                if isinstance(value, VFunc):
+                    found.add((value.module, value.qualname))
+    return frozenset(found)
 
 
 class DirectOps:

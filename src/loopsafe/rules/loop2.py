@@ -9,7 +9,7 @@ from loopsafe import lifecycle as lc
 from loopsafe.flow import FunctionFacts, facts_of
 from loopsafe.pins import fastapi_case
 from loopsafe.rules.base import Emit, Rule
-from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope, project_fact
 
 _REF_FASTAPI_YIELD = "https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/"
 _REF_FASTAPI_SQL = "https://fastapi.tiangolo.com/tutorial/sql-databases/"
@@ -196,55 +196,9 @@ class SessionNotClosed(Rule):
         yield from self._registries_never_removed(model)
 
     def _registries_never_removed(self, model: ProjectModel) -> Iterator[Emit]:
-        """`async_scoped_session(factory, scopefunc=current_task)` and nothing ever calls its
-        `remove()`: every task's session (and the task) stays in the registry."""
-        made: list[tuple[str, ir.Site]] = []
-        removes: list[tuple[ir.Expr, _Scope]] = []
-        handed: list[tuple[str, int, _Scope]] = []  # `Scoped.remove` read as a value: (name, position)
-        for path, mod in model.by_path.items():
-            for site in mod.ir.sites:
-                call = site.expr
-                if site.kind != ir.CALL or type(call) is not ir.Call:
-                    continue
-                func = call.func
-                name = func.id if type(func) is ir.Name else func.attr if type(func) is ir.Attr else ""
-                if name == "remove" and type(func) is ir.Attr:
-                    removes.append((func.value, _site_scope(mod, site)))
-                elif name.endswith("scoped_session") and any(k == "scopefunc" for k, _ in call.kwargs):
-                    made.append((path, site))
-            for fn in mod.funcs.values():  # `Scoped.remove` handed over as a callback
-                handed.extend((base, pos, _Scope(mod, fn)) for base, attr, pos in fn.ir.attr_reads
-                              if attr == "remove")
-        if not made:
-            return
-        registries = (lc.SCOPED_SESSION, "sqlalchemy.AsyncSession")
-        # what each remove() is called on, by its spelling (`Trade.session`); "" when not a
-        # plain dotted name. A registry kept on a class attribute counts as removed only by
-        # a remove() on that attribute: `Trade.session.remove()` leaves `_CustomData.session`
-        removed: set = set()
-        for expr, scope in removes:
-            value = model.eval(expr, scope)
-            if isinstance(value, VKind) and value.kind in registries:
-                removed.add(_owner_attr(model, expr, scope))
-        for name, pos, scope in handed:
-            value = model.lookup(name, scope, pos)
-            if isinstance(value, VKind) and value.kind in registries:
-                removed.add("")
-        for path, site in made:
-            if not _focused(model, path):
-                continue
-            mod = model.by_path[path]
-            target = _assigned_to(mod, site)
-            if removed and ("." not in target or "" in removed
-                            or _owner_attr(model, model.interned(ir.parse_dotted(target)), _site_scope(mod, site)) in removed):
-                continue
-            func = model.eval(site.expr.func, _site_scope(model.by_path[path], site))
-            if isinstance(func, VExt) and func.qualname in cat.SCOPED_REGISTRIES:
-                yield Emit(path, (path, site.id),
-                           "`{code}` keeps a session per `scopefunc` key (a task, a request) until "
-                           "`remove()`, and the project never calls it: each key's session, and the "
-                           "task itself, stays in the registry for the life of the process; "
-                           "`await registry.remove()` when the request ends", function=site.function)
+        for emit in model.fact("loop2.registries_never_removed"):
+            if _focused(model, emit.module):
+                yield emit
 
     def _verdict(self, model, tracker: lc.Lifecycles, fn: _Func, gk: str, managed: bool, occ: lc.Occ,
                  made: lc.Creation, facts: lc.FnFacts, sid: int) -> str:
@@ -457,9 +411,7 @@ class DependencyReturnsSession(Rule):
         return ""
 
     def _depends_on_factory(self, model: ProjectModel) -> Iterator[Emit]:
-        for path, mod in model.by_path.items():
-            if not _focused(model, path):
-                continue
+        for path, mod in model.focused_modules():
             # the facts of each function: one scope, and the values other rules already asked
             by_function: dict[str, FunctionFacts] = {}
             for site in mod.ir.sites:
@@ -646,9 +598,7 @@ class SharedSession(Rule):
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         tracker = lc.lifecycles(model)
         web = bool(model.routes()) or bool(model.dependencies())
-        for path, mod in model.by_path.items():
-            if not _focused(model, path):
-                continue
+        for _path, mod in model.focused_modules():
             if web:
                 yield from self._module_level(model, tracker, mod)
             yield from self._class_attrs(model, tracker, mod)
@@ -716,16 +666,8 @@ class SharedSession(Rule):
                 continue
             if name in tracker.facts(fn).names and (app_module or tracker.reachable(fn)):
                 return True
-        target = f"{mod.ir.name}.{name}"
-        for other in model.by_path.values():
-            if other is not mod and any(t == target for t in other.imports.values()):
-                return True
-            if other is not mod:
-                for f in other.funcs.values():
-                    for _n, v, _o in f.ir.assigns:
-                        if type(v) is ir.Name and v.id == "<import>" + target:
-                            return True
-        return False
+        importers = model.fact("loop2.importers").get(f"{mod.ir.name}.{name}", ())
+        return any(path != mod.ir.path for path in importers)
 
     def _class_attrs(self, model, tracker: lc.Lifecycles, mod) -> Iterator[Emit]:
         path = mod.ir.path
@@ -1390,3 +1332,70 @@ class SessionUsedConcurrently(Rule):
             if any(lc.path_of(a) == p for a in (*call.args, *(v for _k, v in call.kwargs))):
                 return True
         return False
+
+
+@project_fact("loop2.registries_never_removed")
+def _registries_never_removed(model: ProjectModel) -> tuple[Emit, ...]:
+    """`async_scoped_session(factory, scopefunc=current_task)` and nothing ever calls its
+    `remove()`: every task's session (and the task) stays in the registry."""
+    made: list[tuple[str, ir.Site]] = []
+    removes: list[tuple[ir.Expr, _Scope]] = []
+    handed: list[tuple[str, int, _Scope]] = []  # `Scoped.remove` read as a value: (name, position)
+    for path, mod in model.by_path.items():
+        for site in mod.ir.sites:
+            call = site.expr
+            if site.kind != ir.CALL or type(call) is not ir.Call:
+                continue
+            func = call.func
+            name = func.id if type(func) is ir.Name else func.attr if type(func) is ir.Attr else ""
+            if name == "remove" and type(func) is ir.Attr:
+                removes.append((func.value, _site_scope(mod, site)))
+            elif name.endswith("scoped_session") and any(k == "scopefunc" for k, _ in call.kwargs):
+                made.append((path, site))
+        for fn in mod.funcs.values():  # `Scoped.remove` handed over as a callback
+            handed.extend((base, pos, _Scope(mod, fn)) for base, attr, pos in fn.ir.attr_reads
+                          if attr == "remove")
+    if not made:
+        return ()
+    registries = (lc.SCOPED_SESSION, "sqlalchemy.AsyncSession")
+    # what each remove() is called on, by its spelling (`Trade.session`); "" when not a
+    # plain dotted name. A registry kept on a class attribute counts as removed only by
+    # a remove() on that attribute: `Trade.session.remove()` leaves `_CustomData.session`
+    removed: set = set()
+    for expr, scope in removes:
+        value = model.eval(expr, scope)
+        if isinstance(value, VKind) and value.kind in registries:
+            removed.add(_owner_attr(model, expr, scope))
+    for name, pos, scope in handed:
+        value = model.lookup(name, scope, pos)
+        if isinstance(value, VKind) and value.kind in registries:
+            removed.add("")
+    found = []
+    for path, site in made:
+        mod = model.by_path[path]
+        target = _assigned_to(mod, site)
+        if removed and ("." not in target or "" in removed
+                        or _owner_attr(model, model.interned(ir.parse_dotted(target)), _site_scope(mod, site)) in removed):
+            continue
+        func = model.eval(site.expr.func, _site_scope(model.by_path[path], site))
+        if isinstance(func, VExt) and func.qualname in cat.SCOPED_REGISTRIES:
+            found.append(Emit(path, (path, site.id),
+                              "`{code}` keeps a session per `scopefunc` key (a task, a request) until "
+                              "`remove()`, and the project never calls it: each key's session, and the "
+                              "task itself, stays in the registry for the life of the process; "
+                              "`await registry.remove()` when the request ends", function=site.function))
+    return tuple(found)
+
+
+@project_fact("loop2.importers")
+def _importers(model: ProjectModel) -> dict[str, tuple[str, ...]]:
+    """Dotted name -> the modules that import it (`from m import x`, or inside a function)."""
+    found: dict[str, list[str]] = {}
+    for path, mod in model.by_path.items():
+        targets = set(mod.imports.values())
+        for f in mod.funcs.values():
+            targets.update(v.id[len("<import>"):] for _n, v, _o in f.ir.assigns
+                           if type(v) is ir.Name and v.id.startswith("<import>"))
+        for target in targets:
+            found.setdefault(target, []).append(path)
+    return {target: tuple(paths) for target, paths in found.items()}

@@ -8,7 +8,7 @@ from loopsafe import ir
 from loopsafe.flow import ARG, ASSIGN, ATTR, ITER, SUB, FunctionFacts, calls, facts_of, render, url_texts
 from loopsafe.orm import Loads, OrmIndex
 from loopsafe.rules.base import Emit, Rule
-from loopsafe.semantic import ProjectModel, VExt, VKind, _Func, _Mod
+from loopsafe.semantic import ProjectModel, VExt, VKind, _Func, _Mod, project_fact
 
 
 def _where(fn: _Func | None) -> str:
@@ -218,7 +218,7 @@ class AsyncSessionExpiresOnCommit(Rule):
     fix_title = "Pass `expire_on_commit=False`"
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
-        configured = _configured_factories(model)
+        configured = model.fact("loop3.configured_factories")
         for facts, site, call in calls(model):
             if not _maybe_session_ctor(call):
                 continue
@@ -258,6 +258,7 @@ def _maybe_session_ctor(call: ir.Call) -> bool:
     return type(call.func) is ir.Name or type(call.func) is ir.Attr
 
 
+@project_fact("loop3.configured_factories")
 def _configured_factories(model: ProjectModel) -> bool:
     """Does the project call `<async factory>.configure(expire_on_commit=...)` anywhere?"""
     for facts, _site, call in calls(model, everywhere=True):

@@ -12,7 +12,7 @@ from loopsafe.flow import (
     facts_of, first_text, statement_text, strip_awaits, url_texts, walk,
 )
 from loopsafe.rules.base import Emit, Rule
-from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope, project_fact
 
 QUERY, COMMIT = "query", "commit"
 _MAX_DEPTH = 8
@@ -611,6 +611,7 @@ class CommitInLoop(Rule):
 # --- LOOP403 -------------------------------------------------------------------------------------
 
 
+@project_fact("loop4.per_request")
 def _per_request(model: ProjectModel) -> dict[tuple[str, str], str]:
     """Functions run for every request -> how: routes, dependencies, HTTP middleware, and the
     functions they call (not through caching decorators)."""
@@ -810,7 +811,7 @@ class EnginePerRequest(Rule):
                     continue
                 if not how:
                     if per_request is None:
-                        per_request = _per_request(model)
+                        per_request = model.fact("loop4.per_request")
                     how = per_request.get((fn.module.ir.path, fn.ir.qualname))
                     if how is None:
                         break
@@ -824,7 +825,8 @@ class EnginePerRequest(Rule):
 # --- LOOP404 -------------------------------------------------------------------------------------
 
 
-def _event_targets(model: ProjectModel) -> set[str]:
+@project_fact("loop4.event_targets")
+def _event_targets(model: ProjectModel) -> frozenset[str]:
     """Names of engines that get a connection event hook (`@event.listens_for(engine, "connect")`)."""
     out: set[str] = set()
     for mod in model.by_path.values():
@@ -841,7 +843,7 @@ def _event_targets(model: ProjectModel) -> set[str]:
                     target = target.value
                 if type(target) is ir.Name:
                     out.add(target.id)
-    return out
+    return frozenset(out)
 
 
 class QueryWithoutTimeout(Rule):
@@ -895,7 +897,7 @@ class QueryWithoutTimeout(Rule):
     default_enabled = False
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
-        hooked = _event_targets(model)
+        hooked = model.fact("loop4.event_targets")
         for facts, site, call in calls(model):
             if model.is_test_path(facts.mod.ir.path) or facts.model.is_migration_script(facts.mod):
                 continue

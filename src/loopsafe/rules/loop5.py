@@ -63,9 +63,7 @@ class AsyncClientAppArgument(Rule):
     fix_title = "Use `AsyncClient(transport=ASGITransport(app=app), base_url=...)`"
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
-        for path, mod in model.by_path.items():
-            if model.focus is not None and path not in model.focus:
-                continue
+        for path, mod in model.focused_modules():
             facts: dict[str, FunctionFacts] = {}
             for site in mod.ir.sites:
                 call = site.expr
