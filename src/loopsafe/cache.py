@@ -5,6 +5,7 @@ Layout (`.loopsafe_cache/` by default, with a `.gitignore` so it is never commit
     <dir>/<salt>/ir/<ab>/<key>.pickle       one file's ModuleIR (or its ParseError)
     <dir>/<salt>/noqa/<ab>/<key>.pickle     one file's `# noqa` comment map (tokenizing is slow)
     <dir>/<salt>/results/<key>.pickle       findings + parse errors of a whole run
+    <dir>/<salt>/state/<key>.pickle         a project's last run, per file (loopsafe.incremental)
 
 `salt` changes whenever loopsafe's own code changes (its version and a hash of its source
 files), so a new release or a local edit never reads stale entries. A file's key is the
@@ -112,6 +113,12 @@ class Cache:
 
     def load_results(self, key: str) -> Any:
         return self._read(self.base / "results" / f"{key}.pickle")
+
+    def load_state(self, key: str) -> Any:
+        return self._read(self.base / "state" / f"{key}.pickle")
+
+    def store_state(self, key: str, value: Any) -> None:
+        self._write(self.base / "state" / f"{key}.pickle", value)
 
     def store_results(self, key: str, value: Any) -> None:
         directory = self.base / "results"

@@ -332,10 +332,10 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
     jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
     cache = Cache(cache_dir) if cache_dir is not None else None
     run = None
+    keys: list[tuple[str, str]] = []
     if cache is not None:
         abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
         known = {os.path.normpath(p) for p in abspaths.values()}
-        keys = []
         for f in files:
             name, is_package = module_name_for(abspaths[f.path], known, options.src)
             keys.append((f.path, file_key(f.text, name, is_package)))
@@ -347,12 +347,31 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
     with _no_cyclic_gc():
         parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs)
         model = build_model(parsed, options)
-        findings = run_rules(parsed, model, options, focus=focus, fixes=fixes)
+        if cache is not None and focus is None:
+            findings = _incremental(parsed, model, options, cache, dict(keys), fixes)
+        else:
+            findings = run_rules(parsed, model, options, focus=focus, fixes=fixes)
     if focus is not None:
         errors = [e for e in errors if e.path in focus]
     if cache is not None and run is not None:
         cache.store_results(run, (tuple(findings), tuple(errors)))
     return Report(tuple(findings), tuple(errors), len(files) if focus is None else len(focus))
+
+
+def _incremental(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, cache: Cache,
+                 keys: dict[str, str], fixes: bool) -> list[Finding]:
+    """A whole-project run that makes again only the findings the changes since the last run
+    can touch (`loopsafe.incremental`), and keeps this run's state for the next."""
+    from loopsafe import incremental
+
+    key = incremental.state_key(list(keys), options, fixes)
+    previous = cache.load_state(key)
+    if not isinstance(previous, incremental.State):
+        previous = None
+    state = incremental.analyse(model, keys, previous,
+                                lambda paths: run_frames(parsed, model, options, paths, fixes=fixes))
+    cache.store_state(key, state)
+    return merge_frames(state.frames.values())
 
 
 def check_source(text: str, path: str = "<stdin>", options: Options | None = None) -> Report:

@@ -1,0 +1,83 @@
+"""Re-analysis after an edit: which files' findings it can change, and the others kept.
+
+Each file's findings are made in a frame (`ProjectModel.frame`) that notes what it read: the
+project's modules (by path) and its project facts (by name: routes, dependencies, indexes of
+calls...). With a cache, the state of a project's last run is kept: for each file its key
+(a hash of its text), its findings and its reads, and the value of each project fact. The
+next run of the same files with the same options
+
+1. parses only the files whose key changed (the others' summaries come from the cache);
+2. computes again the project facts that the last run's frames asked for, and compares
+   their values;
+3. makes again the frames of the changed files, and of every file whose frame read a
+   changed file or a fact whose value changed;
+4. keeps the other files' findings.
+
+A frame reads nothing but what it notes (its memos are its own), so the result is the one a
+full run would give; `tests/test_incremental.py` edits projects and compares. A run whose
+files (added, removed, no longer parsing) or options differ from the state's starts over.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from loopsafe.model import FrameResult, Options
+
+if TYPE_CHECKING:  # pragma: no cover
+    from loopsafe.semantic import ProjectModel
+
+
+@dataclass(frozen=True)
+class State:
+    """What the next run needs of this one."""
+
+    #: the analysed modules, in project order (a module's order decides name clashes)
+    paths: tuple[str, ...]
+    #: path -> file key (loopsafe.cache.file_key)
+    keys: dict[str, str]
+    #: project fact -> its value
+    facts: dict[str, object]
+    #: path -> the file's findings and reads
+    frames: dict[str, FrameResult]
+
+
+def state_key(paths: Sequence[str], options: Options, fixes: bool) -> str:
+    """The key a project's state is kept under: its files and the analysis options (not the
+    files' content: that is what the state is compared with)."""
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((options, fixes)).encode())
+    for path in sorted(paths):
+        digest.update(f"{path}\n".encode())
+    return digest.hexdigest()
+
+
+def frames_to_redo(model: ProjectModel, keys: dict[str, str], previous: State | None) -> set[str]:
+    """The files whose findings must be made again, given the last run's state."""
+    import loopsafe.rules  # noqa: F401  (the rules' modules register their facts)
+    from loopsafe.semantic import ALL_MODULES, FACTS
+
+    paths = model.module_paths()
+    if previous is None or previous.paths != tuple(paths):
+        return set(paths)
+    changed = {p for p in paths if previous.keys.get(p) != keys.get(p)}
+    # facts are computed apart from any frame: comparing them needs nothing a frame made
+    dirty = {name for name, value in previous.facts.items() if name not in FACTS or model.fact(name) != value}
+    redo = set()
+    for path in paths:
+        frame = previous.frames.get(path)
+        if frame is None or path in changed or ALL_MODULES in frame.reads \
+                or not frame.reads.isdisjoint(changed) or not frame.facts.isdisjoint(dirty):
+            redo.add(path)
+    return redo
+
+
+def analyse(model: ProjectModel, keys: dict[str, str], previous: State | None,
+            run: Callable[[list[str]], dict[str, FrameResult]]) -> State:
+    """Every file's frame, made again by `run` where `previous` cannot stand for it."""
+    paths = model.module_paths()
+    redo = frames_to_redo(model, keys, previous)
+    made = run([p for p in paths if p in redo])
+    frames = {p: made[p] if p in made else previous.frames[p] for p in paths}  # type: ignore[union-attr]
+    return State(tuple(paths), {p: keys[p] for p in paths}, dict(model.facts), frames)

@@ -1,0 +1,118 @@
+"""Incremental runs give the findings a full run gives, and make again only what an edit touches.
+
+Every project fixture is analysed with a cache; then each of its files is edited in several
+ways, one edit at a time, and the incremental run's findings (the last run's state, the
+edited file re-parsed) must equal those of a run without any cache.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+
+from loopsafe import engine, incremental
+from loopsafe.model import Options, SourceFile
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+PROJECTS = sorted(p for p in (FIXTURES / "projects").iterdir() if p.is_dir())
+
+#: edits that change what a file's summary says, each applied to one file at a time
+EDITS = {
+    "function appended": lambda text: text + "\n\ndef _edit_helper(rows):\n    return [r for r in rows if r]\n",
+    "coroutines made plain": lambda text: text.replace("async def ", "def "),
+    "functions renamed": lambda text: text.replace("def ", "def renamed_"),
+    "emptied": lambda text: "",
+    "does not parse": lambda text: text + "\ndef broken(:\n",
+}
+
+
+def project_files(root: Path, texts: dict[str, str] | None = None) -> list[SourceFile]:
+    files = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        text = texts[rel] if texts is not None and rel in texts else path.read_text()
+        files.append(SourceFile(rel, text, str(path)))
+    return files
+
+
+def keyset(report) -> list[tuple]:
+    # the whole finding, fix and chain included
+    return sorted(dataclasses.astuple(f) for f in report.findings)
+
+
+def frames_made(monkeypatch) -> list[str]:
+    made: list[str] = []
+    real = engine.run_frames
+
+    def counting(parsed, model, options, paths, **kw):
+        paths = list(paths)
+        made.extend(paths)
+        return real(parsed, model, options, paths, **kw)
+
+    monkeypatch.setattr(engine, "run_frames", counting)
+    return made
+
+
+@pytest.mark.parametrize("project", PROJECTS, ids=[p.name for p in PROJECTS])
+def test_incremental_runs_match_full_runs_after_each_edit(project: Path, tmp_path: Path) -> None:
+    options = Options(select=("LOOP",))
+    cache = tmp_path / "cache"
+    files = project_files(project)
+    engine.check_files(files, options, str(project), cache_dir=cache)
+    for target in files:
+        for name, edit in EDITS.items():
+            edited = project_files(project, {target.path: edit(target.text)})
+            after = engine.check_files(edited, options, str(project), cache_dir=cache)
+            full = engine.check_files(edited, options, str(project))
+            assert keyset(after) == keyset(full), f"{name} in {target.path}"
+            assert sorted(after.parse_errors, key=str) == sorted(full.parse_errors, key=str)
+            # and back: the state of the edited run is the one the next run starts from
+            back = engine.check_files(files, options, str(project), cache_dir=cache)
+            assert keyset(back) == keyset(engine.check_files(files, options, str(project)))
+
+
+def test_an_edit_makes_again_only_the_frames_that_read_the_file(tmp_path: Path, monkeypatch) -> None:
+    project = FIXTURES / "projects" / "lifecycle_shop"
+    files = project_files(project)
+    cache = tmp_path / "cache"
+    options = Options(select=("LOOP",))
+    made = frames_made(monkeypatch)
+    engine.check_files(files, options, str(project), cache_dir=cache)
+    assert sorted(made) == sorted(f.path for f in files)
+    # a function nothing calls, appended to the module of the database helpers
+    target = next(f for f in files if f.path.endswith("db.py"))
+    made.clear()
+    edited = project_files(project, {target.path: EDITS["function appended"](target.text)})
+    after = engine.check_files(edited, options, str(project), cache_dir=cache)
+    assert target.path in made
+    assert len(made) < len(files)
+    # the files that import the helpers read them; a file that does not is not made again
+    assert not any(p.endswith("__init__.py") for p in made)
+    assert keyset(after) == keyset(engine.check_files(edited, options, str(project)))
+
+
+def test_state_is_per_selection_and_a_new_file_starts_over(tmp_path: Path, monkeypatch) -> None:
+    project = FIXTURES / "projects" / "async_shop"
+    files = project_files(project)
+    cache = tmp_path / "cache"
+    made = frames_made(monkeypatch)
+    engine.check_files(files, Options(select=("LOOP",)), str(project), cache_dir=cache)
+    made.clear()
+    engine.check_files(files, Options(select=("LOOP3",)), str(project), cache_dir=cache)
+    assert sorted(made) == sorted(f.path for f in files)  # another selection: its own state
+    made.clear()
+    extra = [*files, SourceFile("shop/extra.py", "def f():\n    return 1\n", str(project / "shop" / "extra.py"))]
+    report = engine.check_files(extra, Options(select=("LOOP",)), str(project), cache_dir=cache)
+    assert len(made) == len(extra)
+    assert keyset(report) == keyset(engine.check_files(extra, Options(select=("LOOP",)), str(project)))
+
+
+def test_a_state_from_other_files_is_not_used(tmp_path: Path) -> None:
+    project = FIXTURES / "projects" / "cycles"
+    files = project_files(project)
+    model_files = engine.parse_files(files, Options())[0]
+    model = engine.build_model(model_files, Options())
+    keys = {f.path: "k" for f in files}
+    stale = incremental.State(("elsewhere.py",), {"elsewhere.py": "k"}, {}, {})
+    assert incremental.frames_to_redo(model, keys, stale) == set(model.module_paths())
