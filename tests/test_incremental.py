@@ -114,5 +114,5 @@ def test_a_state_from_other_files_is_not_used(tmp_path: Path) -> None:
     model_files = engine.parse_files(files, Options())[0]
     model = engine.build_model(model_files, Options())
     keys = {f.path: "k" for f in files}
-    stale = incremental.State(("elsewhere.py",), {"elsewhere.py": "k"}, {}, {})
+    stale = incremental.State(("elsewhere.py",), {"elsewhere.py": "k"}, {}, {}, {}, {}, {})
     assert incremental.frames_to_redo(model, keys, stale) == set(model.module_paths())

@@ -223,6 +223,16 @@ def _from_cache(cache: Cache, key: str, path: str) -> ir.ModuleIR | ParseError |
     return None
 
 
+def _load_summary(cache: Cache, key: str, source: SourceFile, name: str, is_package: bool) -> ir.ModuleIR:
+    """A summary the last run made of this very text: from the cache, else made again."""
+    hit = _from_cache(cache, key, source.path)
+    if not isinstance(hit, ir.ModuleIR):
+        hit = summarise(source, name, is_package)  # the entry went missing since
+        if not isinstance(hit, ir.ModuleIR):  # pragma: no cover - it parsed last time
+            hit = summarise(SourceFile(source.path, "", source.abspath), name, is_package)
+    return hit
+
+
 def _summarise_all(work: list[_Work], jobs: int, cache: Cache | None = None) -> list:
     """Summaries in the order of `work`; in a process pool when it pays off."""
     if jobs <= 1 or len(work) < _POOL_MIN_FILES:
@@ -248,17 +258,27 @@ def _summarise_all(work: list[_Work], jobs: int, cache: Cache | None = None) -> 
 
 
 def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", *,
-                cache: Cache | None = None, jobs: int = 1) -> tuple[dict[str, "_Parsed"], list[ParseError]]:
-    """Summarise every file once (from the cache when it has it); failures become ParseErrors."""
+                cache: Cache | None = None, jobs: int = 1,
+                lazy: dict[str, str] | None = None) -> tuple[dict[str, "_Parsed"], list[ParseError]]:
+    """Summarise every file once (from the cache when it has it); failures become ParseErrors.
+
+    `lazy` (path -> file key) names files whose summary the cache has, for a run that may not
+    need them all: they are loaded when the model first reads them (`semantic.Pending`)."""
+    from loopsafe.semantic import Pending
+
     abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
     known = {os.path.normpath(p) for p in abspaths.values()}
-    results: dict[str, ir.ModuleIR | ParseError] = {}
+    results: dict[str, ir.ModuleIR | ParseError | Pending] = {}
     work: list[_Work] = []
     for source in files:
         name, is_package = module_name_for(abspaths[source.path], known, options.src)
         key = ""
         if cache is not None:
             key = file_key(source.text, name, is_package)
+            if lazy is not None and lazy.get(source.path) == key:
+                results[source.path] = Pending(source.path, name, functools.partial(
+                    _load_summary, cache, key, source, name, is_package))
+                continue
             hit = _from_cache(cache, key, source.path)
             if hit is not None:
                 results[source.path] = hit
@@ -299,7 +319,7 @@ def run_frames(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Optio
 
     codes = selected_codes(options)
     selected = [r for r in ALL_RULES if r.code in codes]
-    reporter = _Reporter(parsed, fixes)
+    reporter = _Reporter(parsed, model, fixes)
     out: dict[str, FrameResult] = {}
     for path in paths:
         with model.frame(path) as (reads, fact_reads):
@@ -345,11 +365,11 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
         if isinstance(hit, tuple) and len(hit) == 2:
             return Report(tuple(hit[0]), tuple(hit[1]), len(files) if focus is None else len(focus))
     with _no_cyclic_gc():
-        parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs)
-        model = build_model(parsed, options)
         if cache is not None and focus is None:
-            findings = _incremental(parsed, model, options, cache, dict(keys), fixes)
+            findings, errors = _incremental(files, options, root, cache, dict(keys), fixes, jobs)
         else:
+            parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs)
+            model = build_model(parsed, options)
             findings = run_rules(parsed, model, options, focus=focus, fixes=fixes)
     if focus is not None:
         errors = [e for e in errors if e.path in focus]
@@ -358,20 +378,24 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
     return Report(tuple(findings), tuple(errors), len(files) if focus is None else len(focus))
 
 
-def _incremental(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, cache: Cache,
-                 keys: dict[str, str], fixes: bool) -> list[Finding]:
+def _incremental(files: Sequence[SourceFile], options: Options, root: str, cache: Cache, keys: dict[str, str],
+                 fixes: bool, jobs: int) -> tuple[list[Finding], list[ParseError]]:
     """A whole-project run that makes again only the findings the changes since the last run
-    can touch (`loopsafe.incremental`), and keeps this run's state for the next."""
+    can touch (`loopsafe.incremental`), and keeps this run's state for the next. The files
+    that did not change are loaded only if something reads them."""
     from loopsafe import incremental
 
     key = incremental.state_key(list(keys), options, fixes)
     previous = cache.load_state(key)
     if not isinstance(previous, incremental.State):
         previous = None
+    lazy = {p: previous.keys[p] for p in previous.paths} if previous is not None else None
+    parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, lazy=lazy)
+    model = build_model(parsed, options)
     state = incremental.analyse(model, keys, previous,
                                 lambda paths: run_frames(parsed, model, options, paths, fixes=fixes))
     cache.store_state(key, state)
-    return merge_frames(state.frames.values())
+    return merge_frames(state.frames.values()), errors
 
 
 def check_source(text: str, path: str = "<stdin>", options: Options | None = None) -> Report:
@@ -399,20 +423,22 @@ def _without_comments(text: str) -> str:
 class _Reporter:
     """Turns emissions into findings: positions come with the summaries, snippets from the text."""
 
-    def __init__(self, parsed: dict[str, _Parsed], fixes: bool = True) -> None:
+    def __init__(self, parsed: dict[str, _Parsed], model: ProjectModel, fixes: bool = True) -> None:
         self.parsed = parsed
+        # summaries through the model: an incremental run loads them as they are read
+        self.modules = model.mods
         self.fixes = fixes
         self._lines: dict[str, list[str]] = {}
         self._sources: dict[str, object] = {}
         self._fix_cache: dict[str, dict] = {}
 
     def _span(self, path: str, sid: int) -> tuple[int, int, int, int]:
-        span = self.parsed[path].ir.spans[sid]
+        span = self.modules[path].ir.spans[sid]
         return span if span is not None else (1, 1, 1, 1)
 
     def _code(self, path: str, sid: int) -> str:
         p = self.parsed[path]
-        site = p.ir.sites[sid]
+        site = self.modules[path].ir.sites[sid]
         if site.kind == ir.DEF:
             return "def " + site.function.rpartition(".")[2]
         lines = self._lines.get(path)
@@ -439,13 +465,14 @@ class _Reporter:
         if code not in fixes.FIXERS:
             return None
         p = self.parsed[path]
-        span = p.ir.spans[sid] if sid < len(p.ir.spans) else None
+        summary = self.modules[path].ir
+        span = summary.spans[sid] if sid < len(summary.spans) else None
         if span is None:
             return None
         source = self._sources.get(path)
         if source is None:
             source = self._sources[path] = fixes.Source(p.source.text)
-        ctx = fixes.FixContext(code, message, function, p.ir, p.ir.sites[sid], span, source, model,
+        ctx = fixes.FixContext(code, message, function, summary, summary.sites[sid], span, source, model,
                                kind=kind, _cache=self._fix_cache.setdefault(path, {}))
         return fixes.compute_fix(ctx)
 
@@ -465,7 +492,7 @@ class _Reporter:
                 short = " -> ".join([*(f.function.rpartition(".")[2] for f in frames),
                                      frames[-1].code] if frames else [])
                 message = emit.message.replace("{chain}", short).replace("{code}", self._code(path, sid))
-                site = self.parsed[path].ir.sites[sid]
+                site = self.modules[path].ir.sites[sid]
                 fn = model.by_path[path].funcs.get(emit.function or site.function)
                 finding = Finding(
                     code=rule.code, message=message, path=path, line=line, column=col,

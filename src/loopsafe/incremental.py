@@ -37,10 +37,14 @@ class State:
     paths: tuple[str, ...]
     #: path -> file key (loopsafe.cache.file_key)
     keys: dict[str, str]
-    #: project fact -> its value
+    #: project fact -> its value (None for a module fact: its parts are in `contributions`)
     facts: dict[str, object]
     #: path -> the file's findings and reads
     frames: dict[str, FrameResult]
+    #: what each fact read, and each module's part of a module fact (ProjectModel.fact)
+    fact_reads: dict[str, tuple[frozenset, frozenset]]
+    contributions: dict[tuple[str, str], object]
+    contribution_reads: dict[tuple[str, str], tuple[frozenset, frozenset]]
 
 
 def state_key(paths: Sequence[str], options: Options, fixes: bool) -> str:
@@ -56,14 +60,14 @@ def state_key(paths: Sequence[str], options: Options, fixes: bool) -> str:
 def frames_to_redo(model: ProjectModel, keys: dict[str, str], previous: State | None) -> set[str]:
     """The files whose findings must be made again, given the last run's state."""
     import loopsafe.rules  # noqa: F401  (the rules' modules register their facts)
-    from loopsafe.semantic import ALL_MODULES, FACTS
+    from loopsafe.semantic import ALL_MODULES
 
     paths = model.module_paths()
     if previous is None or previous.paths != tuple(paths):
         return set(paths)
     changed = {p for p in paths if previous.keys.get(p) != keys.get(p)}
     # facts are computed apart from any frame: comparing them needs nothing a frame made
-    dirty = {name for name, value in previous.facts.items() if name not in FACTS or model.fact(name) != value}
+    dirty = {name for name in previous.facts if not model.fact_unchanged(name)}
     redo = set()
     for path in paths:
         frame = previous.frames.get(path)
@@ -76,8 +80,21 @@ def frames_to_redo(model: ProjectModel, keys: dict[str, str], previous: State | 
 def analyse(model: ProjectModel, keys: dict[str, str], previous: State | None,
             run: Callable[[list[str]], dict[str, FrameResult]]) -> State:
     """Every file's frame, made again by `run` where `previous` cannot stand for it."""
+    from loopsafe.semantic import MODULE_FACTS, Reuse
+
     paths = model.module_paths()
+    if previous is not None and previous.paths == tuple(paths):
+        changed = frozenset(p for p in paths if previous.keys.get(p) != keys.get(p))
+        model.reuse = Reuse(changed, previous.facts, previous.fact_reads, previous.contributions,
+                            previous.contribution_reads)
     redo = frames_to_redo(model, keys, previous)
     made = run([p for p in paths if p in redo])
     frames = {p: made[p] if p in made else previous.frames[p] for p in paths}  # type: ignore[union-attr]
-    return State(tuple(paths), {p: keys[p] for p in paths}, dict(model.facts), frames)
+    # module facts are kept as their parts; a part no run of this one asked for is the last run's
+    kept = previous if model.reuse is not None else None
+    facts = {name: None for name in (kept.facts if kept is not None else ()) if name in MODULE_FACTS}
+    facts.update((name, None if name in MODULE_FACTS else value) for name, value in model.facts.items())
+    contributions = {**(kept.contributions if kept is not None else {}), **model.contributions}
+    contribution_reads = {**(kept.contribution_reads if kept is not None else {}), **model.contribution_reads}
+    return State(tuple(paths), {p: keys[p] for p in paths}, facts, frames, dict(model.fact_reads_of),
+                 contributions, contribution_reads)

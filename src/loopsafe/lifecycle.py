@@ -23,7 +23,7 @@ from typing import Iterator
 
 from loopsafe import catalogue as cat
 from loopsafe import ir
-from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope, project_fact
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Mod, _Scope, module_fact, union
 
 # --- vocabulary ---------------------------------------------------------------------------
 
@@ -810,21 +810,20 @@ def lifecycles(model: ProjectModel) -> Lifecycles:
     return got
 
 
-@project_fact("lifecycle.middleware_attrs")
-def _middleware_attrs(model: ProjectModel) -> frozenset[str]:
-    """Attributes some function sets on `request.state` to a new session."""
+@module_fact("lifecycle.middleware_attrs", union)
+def _middleware_attrs_in(model: ProjectModel, mod: _Mod) -> frozenset[str]:
+    """Attributes some function sets on `request.state` to a new session (in this module)."""
     tracker = lifecycles(model)
     attrs: set[str] = set()
-    for mod in model.by_path.values():
-        for site in mod.ir.sites:
-            if site.kind != ir.STORE or type(site.expr) is not ir.Store or not site.function:
-                continue
-            target = site.expr.target
-            if not (type(target) is ir.Attr and type(target.value) is ir.Attr
-                    and target.value.attr == "state") or is_app_like(target.value.value):
-                continue
-            fn = mod.funcs.get(site.function)
-            value = strip(site.expr.value)
-            if fn is not None and type(value) is ir.Call and tracker.creation(value, _Scope(mod, fn)):
-                attrs.add(target.attr)
+    for site in mod.ir.sites:
+        if site.kind != ir.STORE or type(site.expr) is not ir.Store or not site.function:
+            continue
+        target = site.expr.target
+        if not (type(target) is ir.Attr and type(target.value) is ir.Attr
+                and target.value.attr == "state") or is_app_like(target.value.value):
+            continue
+        fn = mod.funcs.get(site.function)
+        value = strip(site.expr.value)
+        if fn is not None and type(value) is ir.Call and tracker.creation(value, _Scope(mod, fn)):
+            attrs.add(target.attr)
     return frozenset(attrs)

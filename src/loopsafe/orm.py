@@ -18,7 +18,7 @@ from typing import Iterator
 from loopsafe import catalogue as cat
 from loopsafe import ir
 from loopsafe.flow import FunctionFacts, strip_awaits
-from loopsafe.semantic import ProjectModel, VClass, VExt, _Mod, _Scope, project_fact
+from loopsafe.semantic import ProjectModel, VClass, VExt, _Mod, _Scope, concatenated, module_fact
 
 UNKNOWN = "<unknown>"
 
@@ -118,31 +118,48 @@ class OrmIndex:
         return None
 
 
-@project_fact("orm.backrefs")
-def _backrefs(model: ProjectModel) -> dict[tuple[str, str], dict[str, Relationship]]:
-    """Relationships that `backref=` adds to the other class."""
-    index = OrmIndex(model)
+def _class_index(parts: list) -> dict[str, list[VClass]]:
+    return {name: list(classes) for name, classes in concatenated(parts).items()}
+
+
+@module_fact("orm.classes_by_name", _class_index)
+def _classes_by_name_in(model: ProjectModel, mod: _Mod) -> dict[str, list[VClass]]:
+    """Class name -> the project classes of that name (this module's), for `relationship("Name")`."""
+    out: dict[str, list[VClass]] = {}
+    for cls in mod.ir.classes:
+        out.setdefault(cls.name, []).append(VClass(mod.ir.path, cls.qualname))
+    return out
+
+
+def _merged_backrefs(parts: list) -> dict[tuple[str, str], dict[str, Relationship]]:
     out: dict[tuple[str, str], dict[str, Relationship]] = {}
-    by_name: dict[str, list[VClass]] = {}
-    for mod in model.by_path.values():
-        for cls in mod.ir.classes:
-            by_name.setdefault(cls.name, []).append(VClass(mod.ir.path, cls.qualname))
-    for mod in model.by_path.values():
-        for cls in mod.ir.classes:
-            scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
-            for _name, expr in cls.attrs:
-                found = index._relationship_call(expr, scope)  # noqa: SLF001
-                if found is None:
-                    continue
-                call = found[1]
-                backref = dict(call.kwargs).get("backref")
-                if backref is None or not call.args:
-                    continue
-                target = index._target(call.args[0], scope, by_name)  # noqa: SLF001
-                parsed = index._backref(backref, scope)  # noqa: SLF001
-                if target is not None and parsed is not None:
-                    name, lazy = parsed
-                    out.setdefault((target.module, target.qualname), {})[name] = Relationship(target, name, lazy)
+    for part in parts:
+        for key, rels in part.items():
+            out.setdefault(key, {}).update(rels)
+    return out
+
+
+@module_fact("orm.backrefs", _merged_backrefs)
+def _backrefs_in(model: ProjectModel, mod: _Mod) -> dict[tuple[str, str], dict[str, Relationship]]:
+    """Relationships that `backref=` (in this module's classes) adds to the other class."""
+    index = OrmIndex(model)
+    by_name = model.fact("orm.classes_by_name")
+    out: dict[tuple[str, str], dict[str, Relationship]] = {}
+    for cls in mod.ir.classes:
+        scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
+        for _name, expr in cls.attrs:
+            found = index._relationship_call(expr, scope)  # noqa: SLF001
+            if found is None:
+                continue
+            call = found[1]
+            backref = dict(call.kwargs).get("backref")
+            if backref is None or not call.args:
+                continue
+            target = index._target(call.args[0], scope, by_name)  # noqa: SLF001
+            parsed = index._backref(backref, scope)  # noqa: SLF001
+            if target is not None and parsed is not None:
+                name, lazy = parsed
+                out.setdefault((target.module, target.qualname), {})[name] = Relationship(target, name, lazy)
     return out
 
 

@@ -269,6 +269,29 @@ class _Scope:
 ALL_MODULES = "*"
 
 
+class Pending:
+    """A module whose summary is not loaded yet (an incremental run loads only the modules it
+    reads): loaded, and its `_Mod` made, on first use through `_Modules`."""
+
+    __slots__ = ("load", "maps", "mod", "name", "path")
+
+    def __init__(self, path: str, name: str, load: Callable[[], ir.ModuleIR]) -> None:
+        self.path = path
+        self.name = name
+        self.load = load
+        self.mod: _Mod | None = None
+        self.maps: tuple = ()
+
+    def get(self) -> _Mod:
+        if self.mod is None:
+            self.mod = _Mod(self.load())
+            for modules in self.maps:
+                for key in (self.path, self.name):
+                    if dict.get(modules, key) is self:
+                        dict.__setitem__(modules, key, self.mod)
+        return self.mod
+
+
 class _Modules(dict):
     """path (or dotted name) -> module, noting which modules a frame reads.
 
@@ -286,24 +309,35 @@ class _Modules(dict):
 
     def get(self, key, default=None):
         mod = dict.get(self, key, default)
+        if type(mod) is Pending:
+            mod = mod.get()
         if self.reads is not None and mod is not default:
             self.reads.add(mod.ir.path)
         return mod
 
     def __getitem__(self, key):
         mod = dict.__getitem__(self, key)
+        if type(mod) is Pending:
+            mod = mod.get()
         if self.reads is not None:
             self.reads.add(mod.ir.path)
         return mod
 
+    def _loaded(self) -> None:
+        for mod in list(dict.values(self)):
+            if type(mod) is Pending:
+                mod.get()
+
     def values(self):
         if self.reads is not None:
             self.reads.add(ALL_MODULES)
+        self._loaded()
         return dict.values(self)
 
     def items(self):
         if self.reads is not None:
             self.reads.add(ALL_MODULES)
+        self._loaded()
         return dict.items(self)
 
 
@@ -322,6 +356,67 @@ def project_fact(name: str) -> Callable:
     return register
 
 
+#: module facts: name -> (one module's part, how the parts make the fact)
+MODULE_FACTS: dict[str, tuple[Callable[[ProjectModel, _Mod], object], Callable[[list], object]]] = {}
+
+
+def module_fact(name: str, combine: Callable[[list], object]) -> Callable:
+    """Register a project fact made of each module's part (`collect(model, module)`), the
+    parts taken in project order by `combine`. Each part is made apart from the others, with
+    its reads noted: an incremental run makes again only the parts an edit can change."""
+    def register(collect: Callable[[ProjectModel, _Mod], object]) -> Callable[[ProjectModel, _Mod], object]:
+        MODULE_FACTS[name] = (collect, combine)
+        FACTS[name] = lambda model: combine([model.contribution(name, path) for path in model.module_paths()])
+        return collect
+    return register
+
+
+def union(parts: list) -> frozenset:
+    out: set = set()
+    for part in parts:
+        out.update(part)
+    return frozenset(out)
+
+
+def concatenated(parts: list) -> dict:
+    """Per-module dicts of lists -> one dict whose lists follow project order."""
+    out: dict = {}
+    for part in parts:
+        for key, items in part.items():
+            out.setdefault(key, []).extend(items)
+    return out
+
+
+@dataclass
+class Reuse:
+    """The last run's facts, and which modules changed since: `ProjectModel.fact` keeps a
+    value (or a module's part of one) whose reads are all unchanged."""
+
+    changed: frozenset[str]
+    facts: dict[str, object]
+    fact_reads: dict[str, tuple[frozenset, frozenset]]
+    contributions: dict[tuple[str, str], object]
+    contribution_reads: dict[tuple[str, str], tuple[frozenset, frozenset]]
+    #: facts being checked (a cycle among facts is no reason to keep one)
+    checking: set = None  # type: ignore[assignment]
+    #: module facts one of whose parts came out different this run
+    differs: set = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        self.checking = set()
+        self.differs = set()
+        #: module fact -> the modules whose part may have changed (it read a changed module,
+        #: every module, or a fact); the other parts stand as they are
+        self.suspects: dict[str, list[str]] = {}
+        self.standing: set[tuple[str, str]] = set()
+        changed = self.changed
+        for key, (reads, fact_reads) in self.contribution_reads.items():
+            if fact_reads or ALL_MODULES in reads or not reads.isdisjoint(changed):
+                self.suspects.setdefault(key[0], []).append(key[1])
+            elif key in self.contributions:
+                self.standing.add(key)
+
+
 #: memo containers of a model: a frame and a fact start with fresh ones (their answers do not
 #: depend on what was computed before, only on what they read)
 _MEMO_DICTS = ("_eval_memo", "_ops_memo", "_ops_pending", "_direct_memo", "_mro_memo", "_class_kinds",
@@ -337,20 +432,28 @@ def _fresh_state() -> dict[str, object]:
 
 
 class ProjectModel:
-    def __init__(self, modules: list[ir.ModuleIR], options: Options | None = None) -> None:
+    def __init__(self, modules: list[ir.ModuleIR | Pending], options: Options | None = None) -> None:
         self.options = options or Options()
         # modules are identified by path: two files can claim one dotted name (scripts in
         # different folders); the dotted name only serves import resolution
         self.mods: dict[str, _Mod] = _Modules()
         self.by_name: dict[str, _Mod] = _Modules()
         for mir in modules:
-            mod = _Mod(mir)
+            mod = mir if type(mir) is Pending else _Mod(mir)
+            if type(mod) is Pending:
+                mod.maps = (self.mods, self.by_name)
             self.by_name.setdefault(mir.name, mod)
             self.mods[mir.path] = mod
         self.by_path = self.mods
         #: project facts computed so far (name -> value), and the facts the current frame asked
         self.facts: dict[str, object] = {}
         self._fact_reads: set | None = None
+        #: what computing each fact read (module facts: each module's part): (modules, facts)
+        self.fact_reads_of: dict[str, tuple[frozenset, frozenset]] = {}
+        self.contributions: dict[tuple[str, str], object] = {}
+        self.contribution_reads: dict[tuple[str, str], tuple[frozenset, frozenset]] = {}
+        #: the last run's facts, for an incremental run (see `Reuse`)
+        self.reuse: Reuse | None = None
         self._suffix_cache: dict[str, str | None] = {}
         self._suffixes: dict[str, list[str]] | None = None
         self._eval_memo: dict = {}
@@ -424,15 +527,86 @@ class ProjectModel:
     # --- frames and project facts --------------------------------------------------------
     def fact(self, name: str):
         """A project fact (see `project_fact`), computed on first use apart from any frame: a
-        frame that asks depends on its value, not on what computing it read."""
+        frame that asks depends on its value, not on what computing it read. With `reuse`,
+        the last run's value stands when nothing it read has changed."""
         if self._fact_reads is not None:
             self._fact_reads.add(name)
         got = self.facts.get(name, _UNSET)
         if got is _UNSET:
-            with self._state(_fresh_state(), focus=None, reads=None, fact_reads=None):
-                got = FACTS[name](self)
+            got = self._reused(name, None)
+            if got is _UNSET:
+                reads: set = set()
+                fact_reads: set = set()
+                with self._state(_fresh_state(), focus=None, reads=reads, fact_reads=fact_reads):
+                    got = FACTS[name](self)
+                if name not in MODULE_FACTS:
+                    self.fact_reads_of[name] = (frozenset(reads), frozenset(fact_reads))
             self.facts[name] = got
         return got
+
+    def contribution(self, name: str, path: str):
+        """One module's part of a module fact (see `module_fact`), made apart from any frame."""
+        key = (name, path)
+        got = self.contributions.get(key, _UNSET)
+        if got is _UNSET and self.reuse is not None and key in self.reuse.standing:
+            got = self.contributions[key] = self.reuse.contributions[key]
+            self.contribution_reads[key] = self.reuse.contribution_reads[key]
+            return got
+        if got is _UNSET:
+            got = self._reused(name, path)
+            if got is _UNSET:
+                reads: set = set()
+                fact_reads: set = set()
+                with self._state(_fresh_state(), focus=None, reads=reads, fact_reads=fact_reads):
+                    got = MODULE_FACTS[name][0](self, self.mods[path])
+                self.contribution_reads[key] = (frozenset(reads), frozenset(fact_reads))
+                if self.reuse is not None and self.reuse.contributions.get(key, _UNSET) != got:
+                    self.reuse.differs.add(name)
+            self.contributions[key] = got
+        return got
+
+    def fact_unchanged(self, name: str) -> bool:
+        """Has a fact the value it had in the last run (`reuse`)? A module fact has when each
+        module's part has: the parts made again are compared, the others are the last run's."""
+        reuse = self.reuse
+        if reuse is None or name not in FACTS or name not in reuse.facts:
+            return False
+        if name in MODULE_FACTS:
+            # the parts that may differ, made again (or kept) and compared; no need to combine
+            for path in reuse.suspects.get(name, ()):
+                self.contribution(name, path)
+            return name not in reuse.differs
+        return self.fact(name) == reuse.facts[name]
+
+    def _reused(self, name: str, path: str | None):
+        """The last run's value of a fact (or of a module's contribution to one), if nothing
+        it read has changed since: no changed module, no fact whose value changed."""
+        reuse = self.reuse
+        if reuse is None:
+            return _UNSET
+        if path is None:
+            if name in MODULE_FACTS or name not in reuse.facts or name not in reuse.fact_reads:
+                return _UNSET  # a module fact is recombined from its parts
+            value, meta = reuse.facts[name], reuse.fact_reads[name]
+        else:
+            key = (name, path)
+            if key not in reuse.contributions:
+                return _UNSET
+            value, meta = reuse.contributions[key], reuse.contribution_reads[key]
+        reads, fact_reads = meta
+        if ALL_MODULES in reads or not reads.isdisjoint(reuse.changed) or name in reuse.checking:
+            return _UNSET
+        reuse.checking.add(name)
+        try:
+            if not all(self.fact_unchanged(f) for f in fact_reads):
+                return _UNSET
+        finally:
+            reuse.checking.discard(name)
+        if path is None:
+            self.fact_reads_of[name] = meta
+        else:
+            self.contribution_reads[(name, path)] = meta
+        return value
 
     @contextlib.contextmanager
     def frame(self, path: str) -> Iterator[tuple[set, set]]:
@@ -1768,82 +1942,91 @@ class ProjectModel:
 
 
 # --- project facts ------------------------------------------------------------------------
-@project_fact("subclasses")
-def _subclass_index(model: ProjectModel) -> dict[tuple[str, str], list[tuple[str, str]]]:
-    """Class -> the project classes that derive from it, directly or not."""
+@module_fact("subclasses", concatenated)
+def _subclasses_in(model: ProjectModel, mod: _Mod) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """Class -> the project classes that derive from it, directly or not (this module's)."""
     index: dict[tuple[str, str], list[tuple[str, str]]] = {}
-    for mod in model.by_path.values():
-        for cls in mod.ir.classes:
-            if not cls.bases:
-                continue
-            key = (mod.ir.path, cls.qualname)
-            for bmod, bcls in list(model.mro(*key))[1:]:
-                index.setdefault((bmod.ir.path, bcls.qualname), []).append(key)
+    for cls in mod.ir.classes:
+        if not cls.bases:
+            continue
+        key = (mod.ir.path, cls.qualname)
+        for bmod, bcls in list(model.mro(*key))[1:]:
+            index.setdefault((bmod.ir.path, bcls.qualname), []).append(key)
     return index
 
 
-@project_fact("dependencies")
-def _dependencies(model: ProjectModel) -> frozenset[tuple[str, str]]:
-    """Functions used as FastAPI dependencies anywhere in the project."""
+@module_fact("dependencies", union)
+def _dependencies_in(model: ProjectModel, mod: _Mod) -> frozenset[tuple[str, str]]:
+    """Functions used as FastAPI dependencies (by this module's `Depends(...)`)."""
     deps: set[tuple[str, str]] = set()
-    for mod in model.by_path.values():
-        for site in mod.ir.sites:
-            call = site.expr
-            if site.kind != ir.CALL or not isinstance(call, ir.Call):
+    for site in mod.ir.sites:
+        call = site.expr
+        if site.kind != ir.CALL or not isinstance(call, ir.Call):
+            continue
+        # only a call spelled like Depends can be one: evaluating every call of
+        # the project to find out was a third of the rules' time
+        if type(call.func) is ir.Name:
+            if call.func.id not in _DEPENDS_NAMES and mod.imports.get(call.func.id) not in cat.DEPENDS:
                 continue
-            # only a call spelled like Depends can be one: evaluating every call of
-            # the project to find out was a third of the rules' time
-            if type(call.func) is ir.Name:
-                if call.func.id not in _DEPENDS_NAMES and mod.imports.get(call.func.id) not in cat.DEPENDS:
-                    continue
-            elif type(call.func) is not ir.Attr or call.func.attr not in _DEPENDS_NAMES:
-                continue
-            scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
-            func = model.eval(call.func, scope)
-            if isinstance(func, VExt) and func.qualname in cat.DEPENDS:
-                target = call.args[0] if call.args else dict(call.kwargs).get("dependency")
-                dep = model.eval(target, scope) if target is not None else None
-                if isinstance(dep, VFunc):
-                    deps.add((dep.module, dep.qualname))
-                elif isinstance(dep, VInst):
-                    call_fn = model.find_method(dep.module, dep.qualname, "__call__")
-                    if call_fn is not None:
-                        deps.add((call_fn.module.ir.path, call_fn.ir.qualname))
+        elif type(call.func) is not ir.Attr or call.func.attr not in _DEPENDS_NAMES:
+            continue
+        scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
+        func = model.eval(call.func, scope)
+        if isinstance(func, VExt) and func.qualname in cat.DEPENDS:
+            target = call.args[0] if call.args else dict(call.kwargs).get("dependency")
+            dep = model.eval(target, scope) if target is not None else None
+            if isinstance(dep, VFunc):
+                deps.add((dep.module, dep.qualname))
+            elif isinstance(dep, VInst):
+                call_fn = model.find_method(dep.module, dep.qualname, "__call__")
+                if call_fn is not None:
+                    deps.add((call_fn.module.ir.path, call_fn.ir.qualname))
     return frozenset(deps)
 
 
-@project_fact("routes")
-def _routes(model: ProjectModel) -> dict[tuple[str, str], str]:
-    """Route handlers -> "METHOD /path" (decorators, add_api_route, router.get(...)(fn))."""
+def _replay_routes(parts: list) -> dict[tuple[str, str], str]:
     routes: dict[tuple[str, str], str] = {}
-    for mod in model.by_path.values():
-        for fn in mod.funcs.values():
-            for dec in fn.ir.decorators:
-                label = _route_label(dec, _router_prefix(mod, dec))
-                if label:
-                    routes[(mod.ir.path, fn.ir.qualname)] = label
-                    break
-        for site in mod.ir.sites:
-            call = site.expr
-            if site.kind != ir.CALL or not isinstance(call, ir.Call):
-                continue
-            target = None
-            label = ""
-            if isinstance(call.func, ir.Call):
-                label = _route_label(call.func)
-                target = call.args[0] if label and call.args else None
-            elif isinstance(call.func, ir.Attr) and call.func.attr in ("add_api_route", "add_route",
-                                                                    "add_api_websocket_route"):
-                path = call.args[0] if call.args else dict(call.kwargs).get("path")
-                target = call.args[1] if len(call.args) > 1 else dict(call.kwargs).get("endpoint")
-                label = "ROUTE " + (path.value if isinstance(path, ir.Const) else "?")
-            if target is None:
-                continue
-            scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
-            value = model.eval(target, scope)
-            if isinstance(value, VFunc):
-                routes.setdefault((value.module, value.qualname), label)
+    for ops in parts:
+        for overwrite, key, label in ops:
+            if overwrite:
+                routes[key] = label
+            else:
+                routes.setdefault(key, label)
     return routes
+
+
+@module_fact("routes", _replay_routes)
+def _routes_in(model: ProjectModel, mod: _Mod) -> tuple[tuple[bool, tuple[str, str], str], ...]:
+    """Route handlers -> "METHOD /path" (decorators, add_api_route, router.get(...)(fn)), as
+    (a decorator's label overrides, key, label) in this module's order."""
+    ops: list[tuple[bool, tuple[str, str], str]] = []
+    for fn in mod.funcs.values():
+        for dec in fn.ir.decorators:
+            label = _route_label(dec, _router_prefix(mod, dec))
+            if label:
+                ops.append((True, (mod.ir.path, fn.ir.qualname), label))
+                break
+    for site in mod.ir.sites:
+        call = site.expr
+        if site.kind != ir.CALL or not isinstance(call, ir.Call):
+            continue
+        target = None
+        label = ""
+        if isinstance(call.func, ir.Call):
+            label = _route_label(call.func)
+            target = call.args[0] if label and call.args else None
+        elif isinstance(call.func, ir.Attr) and call.func.attr in ("add_api_route", "add_route",
+                                                                "add_api_websocket_route"):
+            path = call.args[0] if call.args else dict(call.kwargs).get("path")
+            target = call.args[1] if len(call.args) > 1 else dict(call.kwargs).get("endpoint")
+            label = "ROUTE " + (path.value if isinstance(path, ir.Const) else "?")
+        if target is None:
+            continue
+        scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
+        value = model.eval(target, scope)
+        if isinstance(value, VFunc):
+            ops.append((False, (value.module, value.qualname), label))
+    return tuple(ops)
 
 
 @project_fact("dependency_routes")
@@ -1863,68 +2046,73 @@ def _dependency_routes(model: ProjectModel) -> dict[tuple[str, str], str]:
     return found
 
 
-@project_fact("calls_by_name")
-def _calls_by_name(model: ProjectModel) -> dict[str, list[tuple[str, int]]]:
+def _call_index(parts: list) -> dict[str, list[tuple[str, int]]]:
+    out: dict[str, list[tuple[str, int]]] = {}
+    for path, index in parts:
+        for name, sids in index.items():
+            out.setdefault(name, []).extend((path, sid) for sid in sids)
+    return out
+
+
+@module_fact("calls_by_name", _call_index)
+def _calls_by_name_in(model: ProjectModel, mod: _Mod) -> tuple[str, dict[str, tuple[int, ...]]]:
     """Called name (`f` of `f(...)` and of `x.f(...)`) -> the call sites, as (path, site id)."""
-    index: dict[str, list[tuple[str, int]]] = {}
-    for mod in model.by_path.values():
-        for site in mod.ir.sites:
-            call = site.expr
-            if site.kind != ir.CALL or type(call) is not ir.Call:
-                continue
-            name = call.func.id if type(call.func) is ir.Name else \
-                call.func.attr if type(call.func) is ir.Attr else None
-            if name is not None:
-                index.setdefault(name, []).append((mod.ir.path, site.id))
-    return index
-
-
-@project_fact("app_imported")
-def _app_imported(model: ProjectModel) -> frozenset[str]:
-    """Modules that application (non-test) modules import."""
-    found: set[str] = set()
-    for mod in model.by_path.values():
-        if is_test_module(mod.ir.path):
+    index: dict[str, list[int]] = {}
+    for site in mod.ir.sites:
+        call = site.expr
+        if site.kind != ir.CALL or type(call) is not ir.Call:
             continue
-        for _, target in mod.ir.imports:
-            dotted = target.split(".")
-            for i in range(len(dotted), 0, -1):
-                hit = model.find_module(".".join(dotted[:i]), mod.ir.name)
-                if hit is not None:
-                    found.add(hit.ir.path)
-                    break
+        name = call.func.id if type(call.func) is ir.Name else \
+            call.func.attr if type(call.func) is ir.Attr else None
+        if name is not None:
+            index.setdefault(name, []).append(site.id)
+    return mod.ir.path, {name: tuple(sids) for name, sids in index.items()}
+
+
+@module_fact("app_imported", union)
+def _app_imported_by(model: ProjectModel, mod: _Mod) -> frozenset[str]:
+    """Modules that application (non-test) modules import (this one's imports)."""
+    if is_test_module(mod.ir.path):
+        return frozenset()
+    found: set[str] = set()
+    for _, target in mod.ir.imports:
+        dotted = target.split(".")
+        for i in range(len(dotted), 0, -1):
+            hit = model.find_module(".".join(dotted[:i]), mod.ir.name)
+            if hit is not None:
+                found.add(hit.ir.path)
+                break
     return frozenset(found)
 
 
-@project_fact("startup")
-def _startup_handlers(model: ProjectModel) -> frozenset[tuple[str, str]]:
+@module_fact("startup", union)
+def _startup_handlers_in(model: ProjectModel, mod: _Mod) -> frozenset[tuple[str, str]]:
     """`lifespan=`, `on_startup=`/`on_shutdown=` of an app or router, `@app.on_event("startup")`
-    and `app.add_event_handler("shutdown", f)` functions."""
+    and `app.add_event_handler("shutdown", f)` functions (named in this module)."""
     found: set[tuple[str, str]] = set()
-    for mod in model.by_path.values():
-        for fn in mod.funcs.values():
-            if any(_event_label(dec) for dec in fn.ir.decorators):
-                found.add((mod.ir.path, fn.ir.qualname))
-        for site in mod.ir.sites:
-            call = site.expr
-            if site.kind != ir.CALL or type(call) is not ir.Call:
-                continue
-            targets: list[ir.Expr] = []
-            if type(call.func) is ir.Attr and call.func.attr == "add_event_handler" and len(call.args) > 1 \
-                    and type(call.args[0]) is ir.Const and call.args[0].value in _EVENTS:
-                targets.append(call.args[1])
-            for name, value in call.kwargs:
-                if name == "lifespan":
-                    targets.append(value)
-                elif name in ("on_startup", "on_shutdown") and type(value) is ir.Seq:
-                    targets.extend(value.items)
-            if not targets:
-                continue
-            scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
-            for target in targets:
-                value = model.eval(target, scope)
-                if isinstance(value, VFunc):
-                    found.add((value.module, value.qualname))
+    for fn in mod.funcs.values():
+        if any(_event_label(dec) for dec in fn.ir.decorators):
+            found.add((mod.ir.path, fn.ir.qualname))
+    for site in mod.ir.sites:
+        call = site.expr
+        if site.kind != ir.CALL or type(call) is not ir.Call:
+            continue
+        targets: list[ir.Expr] = []
+        if type(call.func) is ir.Attr and call.func.attr == "add_event_handler" and len(call.args) > 1 \
+                and type(call.args[0]) is ir.Const and call.args[0].value in _EVENTS:
+            targets.append(call.args[1])
+        for name, value in call.kwargs:
+            if name == "lifespan":
+                targets.append(value)
+            elif name in ("on_startup", "on_shutdown") and type(value) is ir.Seq:
+                targets.extend(value.items)
+        if not targets:
+            continue
+        scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
+        for target in targets:
+            value = model.eval(target, scope)
+            if isinstance(value, VFunc):
+                found.add((value.module, value.qualname))
     return frozenset(found)
 
 

@@ -9,7 +9,7 @@ from loopsafe import lifecycle as lc
 from loopsafe.flow import FunctionFacts, facts_of
 from loopsafe.pins import fastapi_case
 from loopsafe.rules.base import Emit, Rule
-from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope, project_fact
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope, module_fact
 
 _REF_FASTAPI_YIELD = "https://fastapi.tiangolo.com/tutorial/dependencies/dependencies-with-yield/"
 _REF_FASTAPI_SQL = "https://fastapi.tiangolo.com/tutorial/sql-databases/"
@@ -1334,68 +1334,79 @@ class SessionUsedConcurrently(Rule):
         return False
 
 
-@project_fact("loop2.registries_never_removed")
-def _registries_never_removed(model: ProjectModel) -> tuple[Emit, ...]:
+_REGISTRIES = (lc.SCOPED_SESSION, "sqlalchemy.AsyncSession")
+
+
+def _never_removed(parts: list) -> tuple[Emit, ...]:
     """`async_scoped_session(factory, scopefunc=current_task)` and nothing ever calls its
     `remove()`: every task's session (and the task) stays in the registry."""
-    made: list[tuple[str, ir.Site]] = []
-    removes: list[tuple[ir.Expr, _Scope]] = []
-    handed: list[tuple[str, int, _Scope]] = []  # `Scoped.remove` read as a value: (name, position)
-    for path, mod in model.by_path.items():
-        for site in mod.ir.sites:
-            call = site.expr
-            if site.kind != ir.CALL or type(call) is not ir.Call:
-                continue
-            func = call.func
-            name = func.id if type(func) is ir.Name else func.attr if type(func) is ir.Attr else ""
-            if name == "remove" and type(func) is ir.Attr:
-                removes.append((func.value, _site_scope(mod, site)))
-            elif name.endswith("scoped_session") and any(k == "scopefunc" for k, _ in call.kwargs):
-                made.append((path, site))
-        for fn in mod.funcs.values():  # `Scoped.remove` handed over as a callback
-            handed.extend((base, pos, _Scope(mod, fn)) for base, attr, pos in fn.ir.attr_reads
-                          if attr == "remove")
-    if not made:
-        return ()
-    registries = (lc.SCOPED_SESSION, "sqlalchemy.AsyncSession")
-    # what each remove() is called on, by its spelling (`Trade.session`); "" when not a
-    # plain dotted name. A registry kept on a class attribute counts as removed only by
-    # a remove() on that attribute: `Trade.session.remove()` leaves `_CustomData.session`
     removed: set = set()
-    for expr, scope in removes:
-        value = model.eval(expr, scope)
-        if isinstance(value, VKind) and value.kind in registries:
-            removed.add(_owner_attr(model, expr, scope))
-    for name, pos, scope in handed:
-        value = model.lookup(name, scope, pos)
-        if isinstance(value, VKind) and value.kind in registries:
-            removed.add("")
+    for _made, removes in parts:
+        removed.update(removes)
     found = []
-    for path, site in made:
-        mod = model.by_path[path]
-        target = _assigned_to(mod, site)
-        if removed and ("." not in target or "" in removed
-                        or _owner_attr(model, model.interned(ir.parse_dotted(target)), _site_scope(mod, site)) in removed):
-            continue
-        func = model.eval(site.expr.func, _site_scope(model.by_path[path], site))
-        if isinstance(func, VExt) and func.qualname in cat.SCOPED_REGISTRIES:
-            found.append(Emit(path, (path, site.id),
+    for made, _removes in parts:
+        for path, sid, function, target, owner in made:
+            if removed and ("." not in target or "" in removed or owner in removed):
+                continue
+            found.append(Emit(path, (path, sid),
                               "`{code}` keeps a session per `scopefunc` key (a task, a request) until "
                               "`remove()`, and the project never calls it: each key's session, and the "
                               "task itself, stays in the registry for the life of the process; "
-                              "`await registry.remove()` when the request ends", function=site.function))
+                              "`await registry.remove()` when the request ends", function=function))
     return tuple(found)
 
 
-@project_fact("loop2.importers")
-def _importers(model: ProjectModel) -> dict[str, tuple[str, ...]]:
-    """Dotted name -> the modules that import it (`from m import x`, or inside a function)."""
+@module_fact("loop2.registries_never_removed", _never_removed)
+def _registries_in(model: ProjectModel, mod) -> tuple[tuple, frozenset]:
+    """This module's scoped-session registries (path, site, function, the name it is assigned
+    to, what that names), and what its `remove()` calls (or `Scoped.remove` handed over as a
+    callback) name: a registry kept on a class attribute counts as removed only by a remove()
+    on that attribute (`Trade.session.remove()` leaves `_CustomData.session`); "" stands for
+    one the analysis cannot name."""
+    path = mod.ir.path
+    made = []
+    removed: set = set()
+    for site in mod.ir.sites:
+        call = site.expr
+        if site.kind != ir.CALL or type(call) is not ir.Call:
+            continue
+        func = call.func
+        name = func.id if type(func) is ir.Name else func.attr if type(func) is ir.Attr else ""
+        if name == "remove" and type(func) is ir.Attr:
+            scope = _site_scope(mod, site)
+            value = model.eval(func.value, scope)
+            if isinstance(value, VKind) and value.kind in _REGISTRIES:
+                removed.add(_owner_attr(model, func.value, scope))
+        elif name.endswith("scoped_session") and any(k == "scopefunc" for k, _ in call.kwargs):
+            scope = _site_scope(mod, site)
+            made_by = model.eval(call.func, scope)
+            if not (isinstance(made_by, VExt) and made_by.qualname in cat.SCOPED_REGISTRIES):
+                continue
+            target = _assigned_to(mod, site)
+            owner = _owner_attr(model, model.interned(ir.parse_dotted(target)), scope) if "." in target else ""
+            made.append((path, site.id, site.function, target, owner))
+    for fn in mod.funcs.values():  # `Scoped.remove` handed over as a callback
+        for base, attr, pos in fn.ir.attr_reads:
+            if attr == "remove":
+                value = model.lookup(base, _Scope(mod, fn), pos)
+                if isinstance(value, VKind) and value.kind in _REGISTRIES:
+                    removed.add("")
+    return tuple(made), frozenset(removed)
+
+
+def _importer_index(parts: list) -> dict[str, tuple[str, ...]]:
     found: dict[str, list[str]] = {}
-    for path, mod in model.by_path.items():
-        targets = set(mod.imports.values())
-        for f in mod.funcs.values():
-            targets.update(v.id[len("<import>"):] for _n, v, _o in f.ir.assigns
-                           if type(v) is ir.Name and v.id.startswith("<import>"))
+    for path, targets in parts:
         for target in targets:
             found.setdefault(target, []).append(path)
     return {target: tuple(paths) for target, paths in found.items()}
+
+
+@module_fact("loop2.importers", _importer_index)
+def _imports_of(model: ProjectModel, mod) -> tuple[str, frozenset[str]]:
+    """What a module imports (`from m import x`, or inside a function): for "who imports m.x"."""
+    targets = set(mod.imports.values())
+    for f in mod.funcs.values():
+        targets.update(v.id[len("<import>"):] for _n, v, _o in f.ir.assigns
+                       if type(v) is ir.Name and v.id.startswith("<import>"))
+    return mod.ir.path, frozenset(targets)

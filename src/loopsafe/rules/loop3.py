@@ -8,7 +8,7 @@ from loopsafe import ir
 from loopsafe.flow import ARG, ASSIGN, ATTR, ITER, SUB, FunctionFacts, calls, facts_of, render, url_texts
 from loopsafe.orm import Loads, OrmIndex
 from loopsafe.rules.base import Emit, Rule
-from loopsafe.semantic import ProjectModel, VExt, VKind, _Func, _Mod, project_fact
+from loopsafe.semantic import ProjectModel, VExt, VKind, _Func, _Mod, module_fact
 
 
 def _where(fn: _Func | None) -> str:
@@ -258,12 +258,14 @@ def _maybe_session_ctor(call: ir.Call) -> bool:
     return type(call.func) is ir.Name or type(call.func) is ir.Attr
 
 
-@project_fact("loop3.configured_factories")
-def _configured_factories(model: ProjectModel) -> bool:
-    """Does the project call `<async factory>.configure(expire_on_commit=...)` anywhere?"""
-    for facts, _site, call in calls(model, everywhere=True):
-        if type(call.func) is ir.Attr and call.func.attr == "configure" \
-                and any(k == "expire_on_commit" for k, _ in call.kwargs):
+@module_fact("loop3.configured_factories", any)
+def _configures_factories(model: ProjectModel, mod: _Mod) -> bool:
+    """Does this module call `<async factory>.configure(expire_on_commit=...)`?"""
+    for site in mod.ir.sites:
+        call = site.expr
+        if site.kind == ir.CALL and type(call) is ir.Call and type(call.func) is ir.Attr \
+                and call.func.attr == "configure" and any(k == "expire_on_commit" for k, _ in call.kwargs):
+            facts = facts_of(model, mod, mod.funcs.get(site.function) if site.function else None)
             base = facts.eval(call.func.value)
             if isinstance(base, VKind) and base.kind == "sqlalchemy.AsyncSessionFactory":
                 return True

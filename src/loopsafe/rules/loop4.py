@@ -12,7 +12,7 @@ from loopsafe.flow import (
     facts_of, first_text, statement_text, strip_awaits, url_texts, walk,
 )
 from loopsafe.rules.base import Emit, Rule
-from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope, project_fact
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Scope, module_fact, project_fact, union
 
 QUERY, COMMIT = "query", "commit"
 _MAX_DEPTH = 8
@@ -620,18 +620,8 @@ def _per_request(model: ProjectModel) -> dict[tuple[str, str], str]:
         roots[key] = f"route `{label}`"
     for key in sorted(model.dependencies()):
         roots.setdefault(key, f"dependency `{key[1].rpartition('.')[2]}`")
-    for mod in model.by_path.values():
-        for fn in mod.funcs.values():
-            if any(type(d) is ir.Call and type(d.func) is ir.Attr and d.func.attr == "middleware"
-                   for d in fn.ir.decorators):
-                roots.setdefault((mod.ir.path, fn.ir.qualname), f"middleware `{fn.ir.name}`")
-        for cls in mod.ir.classes:
-            scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
-            if any(isinstance(v, VExt) and v.qualname in cat.HTTP_MIDDLEWARE_BASES
-                   for v in (model.eval(b, scope) for b in cls.bases)):
-                dispatch = dict(cls.methods).get("dispatch")
-                if dispatch:
-                    roots.setdefault((mod.ir.path, dispatch), f"middleware `{cls.name}.dispatch`")
+    for key, label in model.fact("loop4.middleware"):
+        roots.setdefault(key, label)
     out: dict[tuple[str, str], str] = {}
     todo = []
     for key, label in roots.items():
@@ -649,6 +639,25 @@ def _per_request(model: ProjectModel) -> dict[tuple[str, str], str]:
             out[key] = label if "via" in label else f"{label} via `{callee.ir.name}`"
             todo.append(callee)
     return out
+
+
+@module_fact("loop4.middleware", lambda parts: [root for part in parts for root in part])
+def _middleware_in(model: ProjectModel, mod) -> tuple[tuple[tuple[str, str], str], ...]:
+    """HTTP middleware functions of a module (`@app.middleware("http")`, a BaseHTTPMiddleware's
+    `dispatch`) -> how they are labelled."""
+    found = []
+    for fn in mod.funcs.values():
+        if any(type(d) is ir.Call and type(d.func) is ir.Attr and d.func.attr == "middleware"
+               for d in fn.ir.decorators):
+            found.append(((mod.ir.path, fn.ir.qualname), f"middleware `{fn.ir.name}`"))
+    for cls in mod.ir.classes:
+        scope = _Scope(mod, mod.funcs.get(cls.parent) if cls.parent else None)
+        if any(isinstance(v, VExt) and v.qualname in cat.HTTP_MIDDLEWARE_BASES
+               for v in (model.eval(b, scope) for b in cls.bases)):
+            dispatch = dict(cls.methods).get("dispatch")
+            if dispatch:
+                found.append(((mod.ir.path, dispatch), f"middleware `{cls.name}.dispatch`"))
+    return tuple(found)
 
 
 def _cached(model: ProjectModel, fn: _Func) -> bool:
@@ -825,24 +834,23 @@ class EnginePerRequest(Rule):
 # --- LOOP404 -------------------------------------------------------------------------------------
 
 
-@project_fact("loop4.event_targets")
-def _event_targets(model: ProjectModel) -> frozenset[str]:
+@module_fact("loop4.event_targets", union)
+def _event_targets_in(model: ProjectModel, mod) -> frozenset[str]:
     """Names of engines that get a connection event hook (`@event.listens_for(engine, "connect")`)."""
     out: set[str] = set()
-    for mod in model.by_path.values():
-        for site in mod.ir.sites:
-            call = site.expr
-            if site.kind != ir.CALL or not isinstance(call, ir.Call) or len(call.args) < 2:
-                continue
-            if not (type(call.func) is ir.Attr and call.func.attr in ("listens_for", "listen")):
-                continue
-            event = call.args[1]
-            if type(event) is ir.Const and event.value in cat.CONNECTION_EVENTS:
-                target = call.args[0]
-                while type(target) is ir.Attr:
-                    target = target.value
-                if type(target) is ir.Name:
-                    out.add(target.id)
+    for site in mod.ir.sites:
+        call = site.expr
+        if site.kind != ir.CALL or not isinstance(call, ir.Call) or len(call.args) < 2:
+            continue
+        if not (type(call.func) is ir.Attr and call.func.attr in ("listens_for", "listen")):
+            continue
+        event = call.args[1]
+        if type(event) is ir.Const and event.value in cat.CONNECTION_EVENTS:
+            target = call.args[0]
+            while type(target) is ir.Attr:
+                target = target.value
+            if type(target) is ir.Name:
+                out.add(target.id)
     return frozenset(out)
 
 
