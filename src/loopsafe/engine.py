@@ -258,12 +258,13 @@ def _summarise_all(work: list[_Work], jobs: int, cache: Cache | None = None) -> 
 
 
 def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", *,
-                cache: Cache | None = None, jobs: int = 1,
-                lazy: dict[str, str] | None = None) -> tuple[dict[str, "_Parsed"], list[ParseError]]:
+                cache: Cache | None = None, jobs: int = 1, lazy: dict[str, str] | None = None,
+                names: dict[str, tuple[str, bool]] | None = None) -> tuple[dict[str, "_Parsed"], list[ParseError]]:
     """Summarise every file once (from the cache when it has it); failures become ParseErrors.
 
     `lazy` (path -> file key) names files whose summary the cache has, for a run that may not
-    need them all: they are loaded when the model first reads them (`semantic.Pending`)."""
+    need them all: they are loaded when the model first reads them (`semantic.Pending`).
+    `names`: each file's module name and whether it is a package, when already known."""
     from loopsafe.semantic import Pending
 
     abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
@@ -271,7 +272,10 @@ def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
     results: dict[str, ir.ModuleIR | ParseError | Pending] = {}
     work: list[_Work] = []
     for source in files:
-        name, is_package = module_name_for(abspaths[source.path], known, options.src)
+        if names is not None and source.path in names:
+            name, is_package = names[source.path]
+        else:
+            name, is_package = module_name_for(abspaths[source.path], known, options.src)
         key = ""
         if cache is not None:
             key = file_key(source.text, name, is_package)
@@ -353,11 +357,12 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
     cache = Cache(cache_dir) if cache_dir is not None else None
     run = None
     keys: list[tuple[str, str]] = []
+    names: dict[str, tuple[str, bool]] = {}
     if cache is not None:
         abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
         known = {os.path.normpath(p) for p in abspaths.values()}
         for f in files:
-            name, is_package = module_name_for(abspaths[f.path], known, options.src)
+            name, is_package = names[f.path] = module_name_for(abspaths[f.path], known, options.src)
             keys.append((f.path, file_key(f.text, name, is_package)))
         # the options decide the rule selection; the rules themselves are in the cache's salt
         run = run_key(keys, (options, sorted(focus) if focus is not None else None, fixes))
@@ -366,9 +371,9 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
             return Report(tuple(hit[0]), tuple(hit[1]), len(files) if focus is None else len(focus))
     with _no_cyclic_gc():
         if cache is not None and focus is None:
-            findings, errors = _incremental(files, options, root, cache, dict(keys), fixes, jobs)
+            findings, errors = _incremental(files, options, root, cache, dict(keys), names, fixes, jobs)
         else:
-            parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs)
+            parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, names=names or None)
             model = build_model(parsed, options)
             findings = run_rules(parsed, model, options, focus=focus, fixes=fixes)
     if focus is not None:
@@ -379,7 +384,7 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
 
 
 def _incremental(files: Sequence[SourceFile], options: Options, root: str, cache: Cache, keys: dict[str, str],
-                 fixes: bool, jobs: int) -> tuple[list[Finding], list[ParseError]]:
+                 names: dict[str, tuple[str, bool]], fixes: bool, jobs: int) -> tuple[list[Finding], list[ParseError]]:
     """A whole-project run that makes again only the findings the changes since the last run
     can touch (`loopsafe.incremental`), and keeps this run's state for the next. The files
     that did not change are loaded only if something reads them."""
@@ -390,7 +395,7 @@ def _incremental(files: Sequence[SourceFile], options: Options, root: str, cache
     if not isinstance(previous, incremental.State):
         previous = None
     lazy = {p: previous.keys[p] for p in previous.paths} if previous is not None else None
-    parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, lazy=lazy)
+    parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, lazy=lazy, names=names)
     model = build_model(parsed, options)
     state = incremental.analyse(model, keys, previous,
                                 lambda paths: run_frames(parsed, model, options, paths, fixes=fixes))
