@@ -611,10 +611,8 @@ class CommitInLoop(Rule):
 # --- LOOP403 -------------------------------------------------------------------------------------
 
 
-@project_fact("loop4.per_request")
-def _per_request(model: ProjectModel) -> dict[tuple[str, str], str]:
-    """Functions run for every request -> how: routes, dependencies, HTTP middleware, and the
-    functions they call (not through caching decorators)."""
+def _roots(model: ProjectModel) -> dict[tuple[str, str], str]:
+    """What runs for every request by itself: routes, dependencies, HTTP middleware -> label."""
     roots: dict[tuple[str, str], str] = {}
     for key, label in model.routes().items():
         roots[key] = f"route `{label}`"
@@ -622,9 +620,29 @@ def _per_request(model: ProjectModel) -> dict[tuple[str, str], str]:
         roots.setdefault(key, f"dependency `{key[1].rpartition('.')[2]}`")
     for key, label in model.fact("loop4.middleware"):
         roots.setdefault(key, label)
+    return roots
+
+
+def _first_label(parts: list) -> dict[tuple[str, str], str]:
+    out: dict[tuple[str, str], str] = {}
+    for part in parts:
+        for key, label in part:
+            out.setdefault(key, label)
+    return out
+
+
+@module_fact("loop4.per_request", _first_label)
+def _per_request_from(model: ProjectModel, mod) -> tuple[tuple[tuple[str, str], str], ...]:
+    """Functions run for every request -> how, from this module's roots (routes, dependencies,
+    HTTP middleware): the roots, and the functions they call (not through caching
+    decorators). A function reached from several modules' roots takes the first module's
+    label; the walk stops at every root, which has its own."""
+    roots = _roots(model)
     out: dict[tuple[str, str], str] = {}
     todo = []
     for key, label in roots.items():
+        if key[0] != mod.ir.path:
+            continue
         fn = model.func(VFunc(*key))
         if fn is not None and not _cached(model, fn):
             out[key] = label
@@ -634,11 +652,11 @@ def _per_request(model: ProjectModel) -> dict[tuple[str, str], str]:
         label = out[(fn.module.ir.path, fn.ir.qualname)]
         for _site, callee in callees(model, fn):
             key = (callee.module.ir.path, callee.ir.qualname)
-            if key in out or _cached(model, callee):
+            if key in out or key in roots or _cached(model, callee):
                 continue
             out[key] = label if "via" in label else f"{label} via `{callee.ir.name}`"
             todo.append(callee)
-    return out
+    return tuple(out.items())
 
 
 @module_fact("loop4.middleware", lambda parts: [root for part in parts for root in part])
