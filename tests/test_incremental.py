@@ -116,3 +116,14 @@ def test_a_state_from_other_files_is_not_used(tmp_path: Path) -> None:
     keys = {f.path: "k" for f in files}
     stale = incremental.State(("elsewhere.py",), {"elsewhere.py": "k"}, {}, {}, {}, {}, {})
     assert incremental.frames_to_redo(model, keys, stale) == set(model.module_paths())
+
+
+def test_states_of_other_file_sets_are_pruned(tmp_path: Path) -> None:
+    project = FIXTURES / "projects" / "cycles"
+    files = project_files(project)
+    cache = tmp_path / "cache"
+    for n in range(7):  # each run another set of files: another state
+        extra = [*files, SourceFile(f"org/extra{n}.py", "x = 1\n", str(project / "org" / f"extra{n}.py"))]
+        engine.check_files(extra, Options(), str(project), cache_dir=cache)
+    states = list(cache.glob("*/state/*.pickle"))
+    assert 1 <= len(states) <= 4

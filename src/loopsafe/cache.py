@@ -26,6 +26,8 @@ from typing import Any
 from loopsafe import __version__
 
 _KEEP_RESULTS = 8
+#: states of a project's last runs (loopsafe.incremental), one per set of files and options
+_KEEP_STATES = 4
 
 
 def _code_salt() -> str:
@@ -118,14 +120,22 @@ class Cache:
         return self._read(self.base / "state" / f"{key}.pickle")
 
     def store_state(self, key: str, value: Any) -> None:
-        self._write(self.base / "state" / f"{key}.pickle", value)
+        directory = self.base / "state"
+        self._write(directory / f"{key}.pickle", value)
+        self._prune(directory, _KEEP_STATES)
 
     def store_results(self, key: str, value: Any) -> None:
         directory = self.base / "results"
         self._write(directory / f"{key}.pickle", value)
+        self._prune(directory, _KEEP_RESULTS)
+
+    @staticmethod
+    def _prune(directory: Path, keep: int) -> None:
+        """Keep the `keep` newest entries of a directory (a project's runs differ in their
+        options and in their files: each other set is another entry)."""
         try:
             entries = sorted(directory.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
-            for stale in entries[_KEEP_RESULTS:]:
+            for stale in entries[keep:]:
                 stale.unlink(missing_ok=True)
         except OSError:
             pass
