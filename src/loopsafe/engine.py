@@ -2,9 +2,11 @@
 
 `check_files` parses each file once with CPython's parser and summarises it in one
 traversal (in a process pool when there are many; `loopsafe.extract` says why not LibCST),
-builds the project-wide semantic model, runs the selected rules, and turns their emissions
-into `Finding`s. With a cache directory, file summaries and whole-run results are reused:
-a run where nothing changed parses nothing. Front ends (CLI, flake8 plugin, pre-commit)
+builds the project-wide semantic model, runs the selected rules file by file (each file in
+its own frame, see `ProjectModel.frame`), and turns their emissions into `Finding`s. With a
+cache directory, file summaries and whole-run results are reused, a run where nothing
+changed parses nothing, and a run after an edit analyses again only the files whose frame
+read a changed one (`loopsafe.incremental`). Front ends (CLI, flake8 plugin, pre-commit)
 call this only.
 """
 from __future__ import annotations

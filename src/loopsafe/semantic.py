@@ -11,6 +11,12 @@ It combines the per-module summaries (`loopsafe.ir`) of a whole project and answ
 - is a function on the event loop, a FastAPI route, a dependency?
 
 Inference is flow-insensitive and deliberately cautious: an unknown kind means silence.
+
+It also owns what makes runs incremental: a frame analyses one file from fresh memos and
+notes every module it reads (`_Modules`) and every project fact it asks (`fact`); project
+facts (routes, dependencies, indexes over every module) are computed apart from frames,
+most as per-module parts (`module_fact`), and reused from the last run when nothing they
+read has changed (`Reuse`). Modules not read are never loaded (`Pending`).
 """
 from __future__ import annotations
 
