@@ -127,3 +127,24 @@ def test_states_of_other_file_sets_are_pruned(tmp_path: Path) -> None:
         engine.check_files(extra, Options(), str(project), cache_dir=cache)
     states = list(cache.glob("*/state/*.pickle"))
     assert 1 <= len(states) <= 4
+
+
+def test_a_new_route_makes_again_only_the_frames_that_read_its_entry(tmp_path: Path, monkeypatch) -> None:
+    # every frame asks whether its functions are routes; a new route changes one entry of
+    # the routes fact, not what the other files' frames read of it
+    project = FIXTURES / "projects" / "crud_app"
+    files = project_files(project)
+    cache = tmp_path / "cache"
+    options = Options(select=("LOOP",))
+    made = frames_made(monkeypatch)
+    engine.check_files(files, options, str(project), cache_dir=cache)
+    target = next(f for f in files if f.path == "app/api/items.py")
+    route = '\n\n@router.get("/probe")\nasync def probe(db: Session = Depends(get_db)):\n    return db.query(Item).all()\n'
+    edited = project_files(project, {target.path: target.text + route})
+    made.clear()
+    after = engine.check_files(edited, options, str(project), cache_dir=cache)
+    assert target.path in made
+    assert len(made) <= 3, made
+    full = engine.check_files(edited, options, str(project))
+    assert keyset(after) == keyset(full)
+    assert any(f.path == target.path and f.line > len(target.text.splitlines()) for f in full.findings)

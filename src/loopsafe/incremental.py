@@ -67,13 +67,20 @@ def frames_to_redo(model: ProjectModel, keys: dict[str, str], previous: State | 
         return set(paths)
     changed = {p for p in paths if previous.keys.get(p) != keys.get(p)}
     # facts are computed apart from any frame: comparing them needs nothing a frame made
-    dirty = {name for name in previous.facts if not model.fact_unchanged(name)}
+    unchanged: dict[tuple, bool] = {}
     redo = set()
     for path in paths:
         frame = previous.frames.get(path)
-        if frame is None or path in changed or ALL_MODULES in frame.reads \
-                or not frame.reads.isdisjoint(changed) or not frame.facts.isdisjoint(dirty):
+        if frame is None or path in changed or ALL_MODULES in frame.reads or not frame.reads.isdisjoint(changed):
             redo.add(path)
+            continue
+        for read in frame.facts:  # (fact, key): one entry it read, or the whole fact
+            same = unchanged.get(read)
+            if same is None:
+                same = unchanged[read] = model.read_unchanged(*read)
+            if not same:
+                redo.add(path)
+                break
     return redo
 
 

@@ -23,7 +23,7 @@ from typing import Iterator
 
 from loopsafe import catalogue as cat
 from loopsafe import ir
-from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Mod, _Scope, module_fact, union
+from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Mod, _Scope, module_fact, project_fact, union
 
 # --- vocabulary ---------------------------------------------------------------------------
 
@@ -251,7 +251,6 @@ class Lifecycles:
         self._fresh: dict = {}
         self._owns: dict = {}
         self._in_progress: set = set()
-        self._reachable: set | None = None
 
     # --- basics -------------------------------------------------------------------------
     def facts(self, fn: _Func) -> FnFacts:
@@ -617,39 +616,12 @@ class Lifecycles:
         return self.captured(callee, frozenset({param}))
 
     # --- FastAPI ------------------------------------------------------------------------
-    def reachable(self, fn: _Func, max_depth: int = 4) -> bool:
+    def reachable(self, fn: _Func) -> bool:
         """Is fn called, directly or through a few project functions, by a route or dependency?"""
-        if self._reachable is None:
-            model = self.model
-            seen: set[tuple[str, str]] = set()
-            frontier = []
-            for key in (*model.routes(), *model.dependencies()):
-                mod = model.by_path.get(key[0])
-                f = mod.funcs.get(key[1]) if mod is not None else None
-                if f is not None and key not in seen:
-                    seen.add(key)
-                    frontier.append(f)
-            for _ in range(max_depth):
-                nxt = []
-                for f in frontier:
-                    scope = _Scope(f.module, f)
-                    for sid in f.ir.sites:
-                        site = f.module.ir.sites[sid]
-                        if site.kind != ir.CALL or type(site.expr) is not ir.Call:
-                            continue
-                        value = model.eval(site.expr.func, scope)
-                        if isinstance(value, VFunc):
-                            key = (value.module, value.qualname)
-                            callee = model.func(value)
-                            if callee is not None and key not in seen:
-                                seen.add(key)
-                                nxt.append(callee)
-                frontier = nxt
-            self._reachable = seen
-        return (fn.module.ir.path, fn.ir.qualname) in self._reachable
+        return self.model.fact_has("lifecycle.reachable", (fn.module.ir.path, fn.ir.qualname))
 
     def is_dependency(self, fn: _Func) -> bool:
-        return (fn.module.ir.path, fn.ir.qualname) in self.model.dependencies()
+        return self.model.is_dependency(fn)
 
     def generator_kind(self, fn: _Func) -> str:
         """"dependency", "contextmanager", "fixture" or "" for a generator function."""
@@ -827,3 +799,33 @@ def _middleware_attrs_in(model: ProjectModel, mod: _Mod) -> frozenset[str]:
         if fn is not None and type(value) is ir.Call and tracker.creation(value, _Scope(mod, fn)):
             attrs.add(target.attr)
     return frozenset(attrs)
+
+
+@project_fact("lifecycle.reachable")
+def _reachable(model: ProjectModel, max_depth: int = 4) -> frozenset[tuple[str, str]]:
+    """Functions called, directly or through a few project functions, by a route or dependency."""
+    seen: set[tuple[str, str]] = set()
+    frontier = []
+    for key in (*model.routes(), *model.dependencies()):
+        mod = model.by_path.get(key[0])
+        f = mod.funcs.get(key[1]) if mod is not None else None
+        if f is not None and key not in seen:
+            seen.add(key)
+            frontier.append(f)
+    for _ in range(max_depth):
+        nxt = []
+        for f in frontier:
+            scope = _Scope(f.module, f)
+            for sid in f.ir.sites:
+                site = f.module.ir.sites[sid]
+                if site.kind != ir.CALL or type(site.expr) is not ir.Call:
+                    continue
+                value = model.eval(site.expr.func, scope)
+                if isinstance(value, VFunc):
+                    key = (value.module, value.qualname)
+                    callee = model.func(value)
+                    if callee is not None and key not in seen:
+                        seen.add(key)
+                        nxt.append(callee)
+        frontier = nxt
+    return frozenset(seen)

@@ -69,7 +69,8 @@ class Finding:
 @dataclass(frozen=True, slots=True)
 class FrameResult:
     """One file's findings and what making them read: the files (paths; "*" for all of them)
-    and the project facts (names). See `loopsafe.incremental`."""
+    and the project facts ((name, key) for one entry; the key `("*",)` for the whole fact).
+    See `loopsafe.incremental`."""
 
     findings: tuple[Finding, ...]
     reads: frozenset[str]

@@ -48,7 +48,7 @@ class OrmIndex:
             rel = self._own_rels(mod, c).get(name)
             if rel is not None:
                 return rel
-            rel = self.backrefs().get(key, {}).get(name)
+            rel = self.model.fact_at("orm.backrefs", key, {}).get(name)
             if rel is not None:
                 return rel
         return None

@@ -347,6 +347,17 @@ class _Modules(dict):
         return dict.items(self)
 
 
+#: what a read of a whole fact is noted as (a read of one entry is noted with its key)
+WHOLE = ("*",)
+
+
+def _entry(value: object, key: object) -> object:
+    """What reading `key` of a fact's value gives: a dict's entry, a set's membership."""
+    if isinstance(value, dict):
+        return (key in value, value.get(key))
+    return key in value  # type: ignore[operator]
+
+
 #: project facts: name -> how to compute it from the model (see `ProjectModel.fact`)
 FACTS: dict[str, Callable[[ProjectModel], object]] = {}
 
@@ -407,10 +418,13 @@ class Reuse:
     checking: set = None  # type: ignore[assignment]
     #: module facts one of whose parts came out different this run
     differs: set = None  # type: ignore[assignment]
+    #: the last run's value of facts that changed (module facts recombined from their parts)
+    old_values: dict = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.checking = set()
         self.differs = set()
+        self.old_values = {}
         #: module fact -> the modules whose part may have changed (it read a changed module,
         #: every module, or a fact); the other parts stand as they are
         self.suspects: dict[str, list[str]] = {}
@@ -460,7 +474,7 @@ class ProjectModel:
         self.contribution_reads: dict[tuple[str, str], tuple[frozenset, frozenset]] = {}
         #: the last run's facts, for an incremental run (see `Reuse`)
         self.reuse: Reuse | None = None
-        self._suffix_cache: dict[str, str | None] = {}
+        self._suffix_cache: dict[tuple[str, str], str | None] = {}
         self._suffixes: dict[str, list[str]] | None = None
         self._eval_memo: dict = {}
         self._in_progress: set = set()
@@ -501,14 +515,17 @@ class ProjectModel:
         mod = self.by_name.get(name)
         if mod is not None:
             return mod
-        if name in self._suffix_cache:
-            hit = self._suffix_cache[name]
+        # the answer depends on the importer's top package (below), so it is kept per package:
+        # kept per name, the first importer's answer stood for the others
+        cache_key = (name, near.partition(".")[0])
+        if cache_key in self._suffix_cache:
+            hit = self._suffix_cache[cache_key]
             return self.by_name.get(hit) if hit else None
         # layouts where the importable root is not where __init__.py files say it is
         # (namespace packages, src/ layouts): match on a dotted suffix -- but never for the
         # libraries the catalogue knows: a project's own `ext/sqlalchemy.py` is not SQLAlchemy
         if name.split(".")[0] in _LIBRARY_ROOTS:
-            self._suffix_cache[name] = None
+            self._suffix_cache[cache_key] = None
             return None
         if self._suffixes is None:
             self._suffixes = {}
@@ -527,7 +544,7 @@ class ProjectModel:
             narrowed = [h for h in hits if h.split(".")[0] == head]
             hits = narrowed or hits
         choice = min(hits, key=len) if hits else None
-        self._suffix_cache[name] = choice
+        self._suffix_cache[cache_key] = choice
         return self.by_name.get(choice) if choice else None
 
     # --- frames and project facts --------------------------------------------------------
@@ -536,7 +553,22 @@ class ProjectModel:
         frame that asks depends on its value, not on what computing it read. With `reuse`,
         the last run's value stands when nothing it read has changed."""
         if self._fact_reads is not None:
-            self._fact_reads.add(name)
+            self._fact_reads.add((name, WHOLE))
+        return self._fact_value(name)
+
+    def fact_at(self, name: str, key: object, default: object = None):
+        """`fact(name).get(key, default)`, depending only on that key's entry."""
+        if self._fact_reads is not None:
+            self._fact_reads.add((name, key))
+        return self._fact_value(name).get(key, default)
+
+    def fact_has(self, name: str, key: object) -> bool:
+        """`key in fact(name)`, depending only on that."""
+        if self._fact_reads is not None:
+            self._fact_reads.add((name, key))
+        return key in self._fact_value(name)
+
+    def _fact_value(self, name: str):
         got = self.facts.get(name, _UNSET)
         if got is _UNSET:
             got = self._reused(name, None)
@@ -571,6 +603,24 @@ class ProjectModel:
             self.contributions[key] = got
         return got
 
+    def read_unchanged(self, name: str, key: object) -> bool:
+        """Does what a frame read of a fact (one key's entry, or the whole) read the same as in
+        the last run?"""
+        if self.fact_unchanged(name):
+            return True
+        reuse = self.reuse
+        if key == WHOLE or reuse is None or name not in FACTS:
+            return False
+        old = reuse.old_values.get(name, _UNSET)
+        if old is _UNSET:
+            if name in MODULE_FACTS:
+                parts = [reuse.contributions.get((name, path), _UNSET) for path in self.module_paths()]
+                old = _UNSET if _UNSET in parts else MODULE_FACTS[name][1](parts)
+            else:
+                old = reuse.facts.get(name, _UNSET)
+            reuse.old_values[name] = old
+        return old is not _UNSET and _entry(old, key) == _entry(self._fact_value(name), key)
+
     def fact_unchanged(self, name: str) -> bool:
         """Has a fact the value it had in the last run (`reuse`)? A module fact has when each
         module's part has: the parts made again are compared, the others are the last run's."""
@@ -582,7 +632,7 @@ class ProjectModel:
             for path in reuse.suspects.get(name, ()):
                 self.contribution(name, path)
             return name not in reuse.differs
-        return self.fact(name) == reuse.facts[name]
+        return self._fact_value(name) == reuse.facts[name]
 
     def _reused(self, name: str, path: str | None):
         """The last run's value of a fact (or of a module's contribution to one), if nothing
@@ -604,7 +654,7 @@ class ProjectModel:
             return _UNSET
         reuse.checking.add(name)
         try:
-            if not all(self.fact_unchanged(f) for f in fact_reads):
+            if not all(self.read_unchanged(f, k) for f, k in fact_reads):
                 return _UNSET
         finally:
             reuse.checking.discard(name)
@@ -1072,7 +1122,7 @@ class ProjectModel:
 
     def subclasses(self, module: str, qualname: str) -> list[tuple[str, str]]:
         """Project classes that derive from this one, directly or not."""
-        return self.fact("subclasses").get((module, qualname), [])
+        return self.fact_at("subclasses", (module, qualname), [])
 
     def is_property(self, fn: _Func) -> bool:
         """A method read as an attribute: `@property`, `@functools.cached_property` (and the
@@ -1851,6 +1901,20 @@ class ProjectModel:
         """Functions used as FastAPI dependencies anywhere in the project."""
         return self.fact("dependencies")
 
+    def is_dependency(self, fn: _Func) -> bool:
+        return self.fact_has("dependencies", (fn.module.ir.path, fn.ir.qualname))
+
+    def is_route(self, fn: _Func) -> bool:
+        return self.fact_has("routes", (fn.module.ir.path, fn.ir.qualname))
+
+    def dependencies_in(self, path: str) -> tuple[str, ...]:
+        """The qualified names of a module's functions used as dependencies, sorted."""
+        return self.fact_at("dependencies_by_path", path, ())
+
+    def is_web_project(self) -> bool:
+        """Does the project have a route or a dependency at all?"""
+        return self.fact("web")
+
     def routes(self) -> dict[tuple[str, str], str]:
         """Route handlers -> "METHOD /path" (decorators, add_api_route, router.get(...)(fn))."""
         return self.fact("routes")
@@ -1858,10 +1922,10 @@ class ProjectModel:
     def route_of(self, fn: _Func) -> str:
         """A route that runs this function: itself, or one that depends on it (transitively)."""
         key = (fn.module.ir.path, fn.ir.qualname)
-        label = self.routes().get(key)
+        label = self.fact_at("routes", key)
         if label is not None:
             return label
-        return self._dependency_routes().get(key, "")
+        return self.fact_at("dependency_routes", key, "")
 
     def _dependency_routes(self) -> dict[tuple[str, str], str]:
         return self.fact("dependency_routes")
@@ -1895,7 +1959,7 @@ class ProjectModel:
 
     def is_entry_point(self, fn: _Func) -> bool:
         key = (fn.module.ir.path, fn.ir.qualname)
-        return key in self.routes() or key in self.dependencies()
+        return self.fact_has("routes", key) or self.fact_has("dependencies", key)
 
     def called_in_project(self, fn: _Func) -> bool:
         """Does project code call this function itself (`await get_current_user(...)`), not
@@ -1906,7 +1970,7 @@ class ProjectModel:
         """The project's calls of this function (found by name, then resolved)."""
         key = (fn.module.ir.path, fn.ir.qualname)
         out = []
-        for path, sid in self.fact("calls_by_name").get(fn.ir.name, ()):
+        for path, sid in self.fact_at("calls_by_name", fn.ir.name, ()):
             mod = self.mods[path]
             site = mod.ir.sites[sid]
             value = self.eval(site.expr.func, _Scope(mod, mod.funcs.get(site.function) if site.function else None))
@@ -1927,7 +1991,7 @@ class ProjectModel:
         parts = path.replace("\\", "/").split("/")
         if parts[-1] == "conftest.py" or any(p in ("tests", "test") for p in parts[:-1]):
             return True
-        return path not in self.fact("app_imported")
+        return not self.fact_has("app_imported", path)
 
     def is_migration_script(self, mod: _Mod) -> bool:
         """An Alembic script (`env.py` uses `alembic.context`, a revision `alembic.op`): its
@@ -1938,7 +2002,7 @@ class ProjectModel:
         """Is this a lifespan, startup or shutdown handler? It runs on the loop, but before
         the server serves requests or after it has stopped (fastapi-execution-model.md §6:
         reported, with low severity)."""
-        return (fn.module.ir.path, fn.ir.qualname) in self.startup_handlers()
+        return self.fact_has("startup", (fn.module.ir.path, fn.ir.qualname))
 
     def startup_handlers(self) -> frozenset[tuple[str, str]]:
         """`lifespan=`, `on_startup=`/`on_shutdown=` of an app or router, `@app.on_event("startup")`
@@ -2058,6 +2122,19 @@ def _call_index(parts: list) -> dict[str, list[tuple[str, int]]]:
         for name, sids in index.items():
             out.setdefault(name, []).extend((path, sid) for sid in sids)
     return out
+
+
+@project_fact("dependencies_by_path")
+def _dependencies_by_path(model: ProjectModel) -> dict[str, tuple[str, ...]]:
+    out: dict[str, list[str]] = {}
+    for path, qualname in model.dependencies():
+        out.setdefault(path, []).append(qualname)
+    return {path: tuple(sorted(quals)) for path, quals in out.items()}
+
+
+@project_fact("web")
+def _web(model: ProjectModel) -> bool:
+    return bool(model.routes()) or bool(model.dependencies())
 
 
 @module_fact("calls_by_name", _call_index)

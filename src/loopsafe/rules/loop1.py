@@ -316,7 +316,7 @@ class AsyncEndpointWithoutAwait(Rule):
                 continue
             if model.loop_ops(fn):
                 # a route may be Quart's or Starlette's; a dependency is FastAPI's
-                kind = "route" if (fn.module.ir.path, fn.ir.qualname) in model.routes() else "FastAPI dependency"
+                kind = "route" if model.is_route(fn) else "FastAPI dependency"
                 yield Emit(fn.module.ir.path, (fn.module.ir.path, fn.ir.def_site),
                            f"`async def {fn.ir.name}` is a {kind} that never awaits but does blocking "
                            "DB work on the event loop", function=fn.ir.qualname)

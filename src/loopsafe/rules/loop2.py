@@ -196,9 +196,8 @@ class SessionNotClosed(Rule):
         yield from self._registries_never_removed(model)
 
     def _registries_never_removed(self, model: ProjectModel) -> Iterator[Emit]:
-        for emit in model.fact("loop2.registries_never_removed"):
-            if _focused(model, emit.module):
-                yield emit
+        for path, _mod in model.focused_modules():
+            yield from model.fact_at("loop2.registries_never_removed", path, ())
 
     def _verdict(self, model, tracker: lc.Lifecycles, fn: _Func, gk: str, managed: bool, occ: lc.Occ,
                  made: lc.Creation, facts: lc.FnFacts, sid: int) -> str:
@@ -375,9 +374,7 @@ class DependencyReturnsSession(Rule):
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         tracker = lc.lifecycles(model)
-        for path, qual in sorted(model.dependencies()):
-            if not _focused(model, path):
-                continue
+        for path, qual in [(p, q) for p, _m in model.focused_modules() for q in model.dependencies_in(p)]:
             mod = model.by_path.get(path)
             fn = mod.funcs.get(qual) if mod is not None else None
             if fn is None or fn.ir.is_generator:
@@ -597,17 +594,16 @@ class SharedSession(Rule):
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
         tracker = lc.lifecycles(model)
-        web = bool(model.routes()) or bool(model.dependencies())
+        web = model.is_web_project()
         for _path, mod in model.focused_modules():
             if web:
                 yield from self._module_level(model, tracker, mod)
             yield from self._class_attrs(model, tracker, mod)
             yield from self._stores(model, tracker, mod)
-        dependencies = model.dependencies()
         for fn in model.functions():
             if fn.ir.is_async and not fn.ir.is_lambda:
                 yield from self._scoped_in_async(model, fn)
-            elif (fn.module.ir.path, fn.ir.qualname) in dependencies:
+            elif model.is_dependency(fn):
                 yield from self._scoped_in_async(model, fn, dependency=True)
 
     def _module_level(self, model, tracker: lc.Lifecycles, mod) -> Iterator[Emit]:
@@ -666,7 +662,7 @@ class SharedSession(Rule):
                 continue
             if name in tracker.facts(fn).names and (app_module or tracker.reachable(fn)):
                 return True
-        importers = model.fact("loop2.importers").get(f"{mod.ir.name}.{name}", ())
+        importers = model.fact_at("loop2.importers", f"{mod.ir.name}.{name}", ())
         return any(path != mod.ir.path for path in importers)
 
     def _class_attrs(self, model, tracker: lc.Lifecycles, mod) -> Iterator[Emit]:
@@ -1337,23 +1333,23 @@ class SessionUsedConcurrently(Rule):
 _REGISTRIES = (lc.SCOPED_SESSION, "sqlalchemy.AsyncSession")
 
 
-def _never_removed(parts: list) -> tuple[Emit, ...]:
+def _never_removed(parts: list) -> dict[str, tuple[Emit, ...]]:
     """`async_scoped_session(factory, scopefunc=current_task)` and nothing ever calls its
     `remove()`: every task's session (and the task) stays in the registry."""
     removed: set = set()
     for _made, removes in parts:
         removed.update(removes)
-    found = []
+    found: dict[str, list[Emit]] = {}
     for made, _removes in parts:
         for path, sid, function, target, owner in made:
             if removed and ("." not in target or "" in removed or owner in removed):
                 continue
-            found.append(Emit(path, (path, sid),
+            found.setdefault(path, []).append(Emit(path, (path, sid),
                               "`{code}` keeps a session per `scopefunc` key (a task, a request) until "
                               "`remove()`, and the project never calls it: each key's session, and the "
                               "task itself, stays in the registry for the life of the process; "
                               "`await registry.remove()` when the request ends", function=function))
-    return tuple(found)
+    return {path: tuple(emits) for path, emits in found.items()}
 
 
 @module_fact("loop2.registries_never_removed", _never_removed)

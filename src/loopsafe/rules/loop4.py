@@ -816,10 +816,9 @@ class EnginePerRequest(Rule):
     fix_title = "Create it once at module level or in the lifespan, and reuse it"
 
     def check(self, model: ProjectModel) -> Iterator[Emit]:
-        # which functions run per request is a walk of the whole project's calls: made only
+        # which functions run per request is a walk of the whole project's calls: asked only
         # when a function creates an engine or a factory (in a pre-commit run of a few files,
         # usually none does)
-        per_request: dict[tuple[str, str], str] | None = None
         for fn in model.functions():
             how = ""
             facts: FunctionFacts | None = None
@@ -837,9 +836,7 @@ class EnginePerRequest(Rule):
                 if not what:
                     continue
                 if not how:
-                    if per_request is None:
-                        per_request = model.fact("loop4.per_request")
-                    how = per_request.get((fn.module.ir.path, fn.ir.qualname))
+                    how = model.fact_at("loop4.per_request", (fn.module.ir.path, fn.ir.qualname))
                     if how is None:
                         break
                 if _kept(facts, call):
