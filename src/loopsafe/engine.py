@@ -311,16 +311,73 @@ def build_model(parsed: dict[str, "_Parsed"], options: Options) -> ProjectModel:
 
 
 def run_rules(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options,
-              focus: Iterable[str] | None = None, *, fixes: bool = True) -> list[Finding]:
+              focus: Iterable[str] | None = None, *, fixes: bool = True, jobs: int = 1) -> list[Finding]:
     """Findings of the selected rules; with `focus`, only those located in these paths;
     without `fixes`, none carries its automatic fix (computing them is an eighth of the rules' time)."""
     paths = model.module_paths() if focus is None else [p for p in model.module_paths() if p in set(focus)]
-    return merge_frames(run_frames(parsed, model, options, paths, fixes=fixes).values())
+    return merge_frames(run_frames(parsed, model, options, paths, fixes=fixes, jobs=jobs).values())
+
+
+#: below this many frames to make, a process pool costs more than it saves
+_POOL_MIN_FRAMES = 64
+#: what the forked workers of `_frames_in_pool` read (set in the parent just before forking)
+_POOL_JOB: tuple | None = None
 
 
 def run_frames(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, paths: Iterable[str], *,
-               fixes: bool = True) -> dict[str, FrameResult]:
-    """Each file's findings, made in its own frame (`ProjectModel.frame`): with what it read."""
+               fixes: bool = True, jobs: int = 1) -> dict[str, FrameResult]:
+    """Each file's findings, made in its own frame (`ProjectModel.frame`): with what it read.
+    Frames do not depend on one another, so with `jobs` > 1 they are shared out among forked
+    processes (results do not depend on the job count)."""
+    paths = list(paths)
+    if jobs > 1 and len(paths) >= _POOL_MIN_FRAMES:
+        made = _frames_in_pool(parsed, model, options, paths, fixes, jobs)
+        if made is not None:
+            return made
+    return _frames(parsed, model, options, paths, fixes)
+
+
+def _frames_in_pool(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, paths: list[str],
+                    fixes: bool, jobs: int) -> dict[str, FrameResult] | None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    global _POOL_JOB
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return None  # the workers must inherit the model, not rebuild it
+    # interleaved: a package's modules (and their sizes) are spread over the workers
+    chunks = [paths[i::jobs] for i in range(jobs)]
+    _POOL_JOB = (parsed, model, options, fixes)
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
+            results = list(pool.map(_frames_worker, chunks))
+    except (OSError, RuntimeError, EOFError):
+        return None  # no processes to be had here: the caller makes them in-process
+    finally:
+        _POOL_JOB = None
+    made: dict[str, FrameResult] = {}
+    for frames, facts, fact_reads, contributions, contribution_reads in results:
+        made.update(frames)
+        # the project facts the workers computed (the same in each): kept for the next run
+        for name, value in facts.items():
+            model.facts.setdefault(name, value)
+        for name, meta in fact_reads.items():
+            model.fact_reads_of.setdefault(name, meta)
+        for key, value in contributions.items():
+            model.contributions.setdefault(key, value)
+        for key, meta in contribution_reads.items():
+            model.contribution_reads.setdefault(key, meta)
+    return {path: made[path] for path in paths}
+
+
+def _frames_worker(paths: list[str]) -> tuple:
+    parsed, model, options, fixes = _POOL_JOB  # type: ignore[misc]
+    frames = _frames(parsed, model, options, paths, fixes)
+    return frames, model.facts, model.fact_reads_of, model.contributions, model.contribution_reads
+
+
+def _frames(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, paths: Iterable[str],
+            fixes: bool) -> dict[str, FrameResult]:
     from loopsafe.rules import ALL_RULES
 
     codes = selected_codes(options)
@@ -377,7 +434,7 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
         else:
             parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, names=names or None)
             model = build_model(parsed, options)
-            findings = run_rules(parsed, model, options, focus=focus, fixes=fixes)
+            findings = run_rules(parsed, model, options, focus=focus, fixes=fixes, jobs=jobs)
     if focus is not None:
         errors = [e for e in errors if e.path in focus]
     if cache is not None and run is not None:
@@ -400,7 +457,7 @@ def _incremental(files: Sequence[SourceFile], options: Options, root: str, cache
     parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, lazy=lazy, names=names)
     model = build_model(parsed, options)
     state = incremental.analyse(model, keys, previous,
-                                lambda paths: run_frames(parsed, model, options, paths, fixes=fixes))
+                                lambda paths: run_frames(parsed, model, options, paths, fixes=fixes, jobs=jobs))
     cache.store_state(key, state)
     return merge_frames(state.frames.values()), errors
 

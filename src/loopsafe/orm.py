@@ -122,7 +122,7 @@ def _class_index(parts: list) -> dict[str, list[VClass]]:
     return {name: list(classes) for name, classes in concatenated(parts).items()}
 
 
-@module_fact("orm.classes_by_name", _class_index)
+@module_fact("orm.classes_by_name", _class_index, syntactic=True)
 def _classes_by_name_in(model: ProjectModel, mod: _Mod) -> dict[str, list[VClass]]:
     """Class name -> the project classes of that name (this module's), for `relationship("Name")`."""
     out: dict[str, list[VClass]] = {}

@@ -377,12 +377,20 @@ def project_fact(name: str) -> Callable:
 MODULE_FACTS: dict[str, tuple[Callable[[ProjectModel, _Mod], object], Callable[[list], object]]] = {}
 
 
-def module_fact(name: str, combine: Callable[[list], object]) -> Callable:
+#: module facts whose parts only read their module's summary (no evaluation, no other module)
+SYNTACTIC_FACTS: set[str] = set()
+
+
+def module_fact(name: str, combine: Callable[[list], object], syntactic: bool = False) -> Callable:
     """Register a project fact made of each module's part (`collect(model, module)`), the
     parts taken in project order by `combine`. Each part is made apart from the others, with
-    its reads noted: an incremental run makes again only the parts an edit can change."""
+    its reads noted: an incremental run makes again only the parts an edit can change. A
+    `syntactic` part reads its module's summary alone (no `model` question): made without
+    setting up fresh memos."""
     def register(collect: Callable[[ProjectModel, _Mod], object]) -> Callable[[ProjectModel, _Mod], object]:
         MODULE_FACTS[name] = (collect, combine)
+        if syntactic:
+            SYNTACTIC_FACTS.add(name)
         FACTS[name] = lambda model: combine([model.contribution(name, path) for path in model.module_paths()])
         return collect
     return register
@@ -474,6 +482,7 @@ class ProjectModel:
         self.contribution_reads: dict[tuple[str, str], tuple[frozenset, frozenset]] = {}
         #: the last run's facts, for an incremental run (see `Reuse`)
         self.reuse: Reuse | None = None
+        self._shared_results: dict = {}
         self._suffix_cache: dict[tuple[str, str], str | None] = {}
         self._suffixes: dict[str, list[str]] | None = None
         self._eval_memo: dict = {}
@@ -582,6 +591,24 @@ class ProjectModel:
             self.facts[name] = got
         return got
 
+    def shared_result(self, key: object, compute: Callable[[], object]):
+        """`compute()`, made once per model apart from any frame, its reads replayed into the
+        reads of every frame or fact that asks (as if each had computed it): for a question
+        many project facts ask of one function (what it calls)."""
+        got = self._shared_results.get(key)
+        if got is None:
+            reads: set = set()
+            fact_reads: set = set()
+            with self._state(_fresh_state(), focus=None, reads=reads, fact_reads=fact_reads):
+                value = compute()
+            got = self._shared_results[key] = (value, frozenset(reads), frozenset(fact_reads))
+        value, reads, fact_reads = got
+        if self.mods.reads is not None:
+            self.mods.reads.update(reads)
+        if self._fact_reads is not None:
+            self._fact_reads.update(fact_reads)
+        return value
+
     def contribution(self, name: str, path: str):
         """One module's part of a module fact (see `module_fact`), made apart from any frame."""
         key = (name, path)
@@ -595,8 +622,16 @@ class ProjectModel:
             if got is _UNSET:
                 reads: set = set()
                 fact_reads: set = set()
-                with self._state(_fresh_state(), focus=None, reads=reads, fact_reads=fact_reads):
-                    got = MODULE_FACTS[name][0](self, self.mods[path])
+                if name in SYNTACTIC_FACTS:
+                    # it reads the module's summary and nothing else, evaluates nothing
+                    saved, self.mods.reads = self.mods.reads, None
+                    mod = self.mods[path]
+                    self.mods.reads = saved
+                    reads.add(path)
+                    got = MODULE_FACTS[name][0](self, mod)
+                else:
+                    with self._state(_fresh_state(), focus=None, reads=reads, fact_reads=fact_reads):
+                        got = MODULE_FACTS[name][0](self, self.mods[path])
                 self.contribution_reads[key] = (frozenset(reads), frozenset(fact_reads))
                 if self.reuse is not None and self.reuse.contributions.get(key, _UNSET) != got:
                     self.reuse.differs.add(name)
@@ -2137,7 +2172,7 @@ def _web(model: ProjectModel) -> bool:
     return bool(model.routes()) or bool(model.dependencies())
 
 
-@module_fact("calls_by_name", _call_index)
+@module_fact("calls_by_name", _call_index, syntactic=True)
 def _calls_by_name_in(model: ProjectModel, mod: _Mod) -> tuple[str, dict[str, tuple[int, ...]]]:
     """Called name (`f` of `f(...)` and of `x.f(...)`) -> the call sites, as (path, site id)."""
     index: dict[str, list[int]] = {}

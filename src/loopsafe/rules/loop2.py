@@ -1398,7 +1398,7 @@ def _importer_index(parts: list) -> dict[str, tuple[str, ...]]:
     return {target: tuple(paths) for target, paths in found.items()}
 
 
-@module_fact("loop2.importers", _importer_index)
+@module_fact("loop2.importers", _importer_index, syntactic=True)
 def _imports_of(model: ProjectModel, mod) -> tuple[str, frozenset[str]]:
     """What a module imports (`from m import x`, or inside a function): for "who imports m.x"."""
     targets = set(mod.imports.values())

@@ -611,6 +611,7 @@ class CommitInLoop(Rule):
 # --- LOOP403 -------------------------------------------------------------------------------------
 
 
+@project_fact("loop4.roots")
 def _roots(model: ProjectModel) -> dict[tuple[str, str], str]:
     """What runs for every request by itself: routes, dependencies, HTTP middleware -> label."""
     roots: dict[tuple[str, str], str] = {}
@@ -637,7 +638,7 @@ def _per_request_from(model: ProjectModel, mod) -> tuple[tuple[tuple[str, str], 
     HTTP middleware): the roots, and the functions they call (not through caching
     decorators). A function reached from several modules' roots takes the first module's
     label; the walk stops at every root, which has its own."""
-    roots = _roots(model)
+    roots = model.fact("loop4.roots")
     out: dict[tuple[str, str], str] = {}
     todo = []
     for key, label in roots.items():
@@ -650,9 +651,10 @@ def _per_request_from(model: ProjectModel, mod) -> tuple[tuple[tuple[str, str], 
     while todo:
         fn = todo.pop()
         label = out[(fn.module.ir.path, fn.ir.qualname)]
-        for _site, callee in callees(model, fn):
+        for callee in model.shared_result(("loop4.callees", fn.module.ir.path, fn.ir.qualname),
+                                          lambda fn=fn: [c for _s, c in callees(model, fn) if not _cached(model, c)]):
             key = (callee.module.ir.path, callee.ir.qualname)
-            if key in out or key in roots or _cached(model, callee):
+            if key in out or key in roots:
                 continue
             out[key] = label if "via" in label else f"{label} via `{callee.ir.name}`"
             todo.append(callee)
@@ -849,7 +851,7 @@ class EnginePerRequest(Rule):
 # --- LOOP404 -------------------------------------------------------------------------------------
 
 
-@module_fact("loop4.event_targets", union)
+@module_fact("loop4.event_targets", union, syntactic=True)
 def _event_targets_in(model: ProjectModel, mod) -> frozenset[str]:
     """Names of engines that get a connection event hook (`@event.listens_for(engine, "connect")`)."""
     out: set[str] = set()
