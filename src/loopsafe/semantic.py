@@ -352,7 +352,13 @@ WHOLE = ("*",)
 
 
 def _entry(value: object, key: object) -> object:
-    """What reading `key` of a fact's value gives: a dict's entry, a set's membership."""
+    """What reading `key` of a fact's value gives: a dict's entry, a set's membership; for a
+    module's slice (`("@", path)`), the entries whose key is (path, ...)."""
+    if type(key) is tuple and len(key) == 2 and key[0] == "@":
+        path = key[1]
+        if isinstance(value, dict):
+            return sorted((k, v) for k, v in value.items() if type(k) is tuple and k and k[0] == path)
+        return sorted(k for k in value if type(k) is tuple and k and k[0] == path)  # type: ignore[attr-defined]
     if isinstance(value, dict):
         return (key in value, value.get(key))
     return key in value  # type: ignore[operator]
@@ -428,11 +434,14 @@ class Reuse:
     differs: set = None  # type: ignore[assignment]
     #: the last run's value of facts that changed (module facts recombined from their parts)
     old_values: dict = None  # type: ignore[assignment]
+    #: fact -> whether it has its last value (once known)
+    unchanged: dict = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         self.checking = set()
         self.differs = set()
         self.old_values = {}
+        self.unchanged = {}
         #: module fact -> the modules whose part may have changed (it read a changed module,
         #: every module, or a fact); the other parts stand as they are
         self.suspects: dict[str, list[str]] = {}
@@ -568,14 +577,23 @@ class ProjectModel:
     def fact_at(self, name: str, key: object, default: object = None):
         """`fact(name).get(key, default)`, depending only on that key's entry."""
         if self._fact_reads is not None:
-            self._fact_reads.add((name, key))
+            self._fact_reads.add((name, self._read_key(key)))
         return self._fact_value(name).get(key, default)
 
     def fact_has(self, name: str, key: object) -> bool:
         """`key in fact(name)`, depending only on that."""
         if self._fact_reads is not None:
-            self._fact_reads.add((name, key))
+            self._fact_reads.add((name, self._read_key(key)))
         return key in self._fact_value(name)
+
+    def _read_key(self, key: object) -> object:
+        """What a frame notes of reading `key`: a key naming one of the frame's own functions
+        ((path, qualname)) is noted as the frame's whole slice of the fact (`("@", path)`), one
+        note where a frame asks about each of its functions."""
+        focus = self.focus
+        if type(key) is tuple and len(key) == 2 and focus is not None and len(focus) == 1 and key[0] in focus:
+            return ("@", key[0])
+        return key
 
     def _fact_value(self, name: str):
         got = self.facts.get(name, _UNSET)
@@ -662,12 +680,18 @@ class ProjectModel:
         reuse = self.reuse
         if reuse is None or name not in FACTS or name not in reuse.facts:
             return False
+        known = reuse.unchanged.get(name)
+        if known is not None:
+            return known
         if name in MODULE_FACTS:
             # the parts that may differ, made again (or kept) and compared; no need to combine
             for path in reuse.suspects.get(name, ()):
                 self.contribution(name, path)
-            return name not in reuse.differs
-        return self._fact_value(name) == reuse.facts[name]
+            same = name not in reuse.differs
+        else:
+            same = self._fact_value(name) == reuse.facts[name]
+        reuse.unchanged[name] = same
+        return same
 
     def _reused(self, name: str, path: str | None):
         """The last run's value of a fact (or of a module's contribution to one), if nothing
