@@ -41,6 +41,17 @@ def keyset(report) -> list[tuple]:
     return sorted(dataclasses.astuple(f) for f in report.findings)
 
 
+def analysed_once(project: Path, cache: Path, monkeypatch) -> tuple[list[SourceFile], Options, list[str]]:
+    """A project's files, analysed once with a cache; the list the next runs' frames go to."""
+    files = project_files(project)
+    options = Options(select=("LOOP",))
+    made = frames_made(monkeypatch)
+    engine.check_files(files, options, str(project), cache_dir=cache)
+    assert sorted(made) == sorted(f.path for f in files)
+    made.clear()
+    return files, options, made
+
+
 def frames_made(monkeypatch) -> list[str]:
     made: list[str] = []
     real = engine.run_frames
@@ -74,15 +85,10 @@ def test_incremental_runs_match_full_runs_after_each_edit(project: Path, tmp_pat
 
 def test_an_edit_makes_again_only_the_frames_that_read_the_file(tmp_path: Path, monkeypatch) -> None:
     project = FIXTURES / "projects" / "lifecycle_shop"
-    files = project_files(project)
     cache = tmp_path / "cache"
-    options = Options(select=("LOOP",))
-    made = frames_made(monkeypatch)
-    engine.check_files(files, options, str(project), cache_dir=cache)
-    assert sorted(made) == sorted(f.path for f in files)
+    files, options, made = analysed_once(project, cache, monkeypatch)
     # a function nothing calls, appended to the module of the database helpers
     target = next(f for f in files if f.path.endswith("db.py"))
-    made.clear()
     edited = project_files(project, {target.path: EDITS["function appended"](target.text)})
     after = engine.check_files(edited, options, str(project), cache_dir=cache)
     assert target.path in made
@@ -133,15 +139,11 @@ def test_a_new_route_makes_again_only_the_frames_that_read_its_entry(tmp_path: P
     # every frame asks whether its functions are routes; a new route changes one entry of
     # the routes fact, not what the other files' frames read of it
     project = FIXTURES / "projects" / "crud_app"
-    files = project_files(project)
     cache = tmp_path / "cache"
-    options = Options(select=("LOOP",))
-    made = frames_made(monkeypatch)
-    engine.check_files(files, options, str(project), cache_dir=cache)
+    files, options, made = analysed_once(project, cache, monkeypatch)
     target = next(f for f in files if f.path == "app/api/items.py")
     route = '\n\n@router.get("/probe")\nasync def probe(db: Session = Depends(get_db)):\n    return db.query(Item).all()\n'
     edited = project_files(project, {target.path: target.text + route})
-    made.clear()
     after = engine.check_files(edited, options, str(project), cache_dir=cache)
     assert target.path in made
     assert len(made) <= 3, made
