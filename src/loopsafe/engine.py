@@ -314,7 +314,8 @@ def run_rules(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Option
               focus: Iterable[str] | None = None, *, fixes: bool = True, jobs: int = 1) -> list[Finding]:
     """Findings of the selected rules; with `focus`, only those located in these paths;
     without `fixes`, none carries its automatic fix (computing them is an eighth of the rules' time)."""
-    paths = model.module_paths() if focus is None else [p for p in model.module_paths() if p in set(focus)]
+    wanted = set(focus) if focus is not None else None
+    paths = [p for p in model.module_paths() if wanted is None or p in wanted]
     return merge_frames(run_frames(parsed, model, options, paths, fixes=fixes, jobs=jobs).values())
 
 
