@@ -97,10 +97,6 @@ class OrmIndex:
             return UNKNOWN  # a dict literal: its content is not in the summary
         return _lazy_kwarg(kwargs)
 
-    def backrefs(self) -> dict[tuple[str, str], dict[str, Relationship]]:
-        """Relationships that `backref=` adds to the other class."""
-        return self.model.fact("orm.backrefs")
-
     def _target(self, expr: ir.Expr, scope: _Scope, by_name: dict[str, list[VClass]]) -> VClass | None:
         if type(expr) is ir.Const and isinstance(expr.value, str):
             hits = by_name.get(expr.value.rpartition(".")[2], [])

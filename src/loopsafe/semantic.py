@@ -1986,9 +1986,6 @@ class ProjectModel:
             return label
         return self.fact_at("dependency_routes", key, "")
 
-    def _dependency_routes(self) -> dict[tuple[str, str], str]:
-        return self.fact("dependency_routes")
-
     def _param_dependencies(self, fn: _Func) -> Iterator[tuple[str, str]]:
         """Functions this one's parameters ask FastAPI for (`Depends(f)`, `Annotated[..., Depends(f)]`)."""
         scope = _Scope(fn.module, fn.module.funcs.get(fn.ir.parent) if fn.ir.parent else None)
@@ -2062,12 +2059,6 @@ class ProjectModel:
         the server serves requests or after it has stopped (fastapi-execution-model.md §6:
         reported, with low severity)."""
         return self.fact_has("startup", (fn.module.ir.path, fn.ir.qualname))
-
-    def startup_handlers(self) -> frozenset[tuple[str, str]]:
-        """`lifespan=`, `on_startup=`/`on_shutdown=` of an app or router, `@app.on_event("startup")`
-        and `app.add_event_handler("shutdown", f)` functions."""
-        return self.fact("startup")
-
 
 
 # --- project facts ------------------------------------------------------------------------
