@@ -27,10 +27,6 @@ def _site_scope(mod, site: ir.Site) -> _Scope:
     return _Scope(mod, mod.funcs.get(site.function) if site.function else None)
 
 
-def _focused(model: ProjectModel, path: str) -> bool:
-    return model.focus is None or path in model.focus
-
-
 def _owner_attr(model: ProjectModel, expr: ir.Expr | None, scope: _Scope) -> object:
     """What `X.attr` names, comparable across spellings: (class, attr) when X is a class or an
     instance of one (`Trade.session`, `T.session` after `import Trade as T`, `self.session`),
