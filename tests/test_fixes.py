@@ -17,7 +17,7 @@ import libcst
 import pytest
 from click.testing import CliRunner, Result
 
-from loopsafe import fixes, ir
+from loopsafe import extract, fixes, ir
 from loopsafe.cli import main
 from loopsafe.model import Edit, Finding, Fix
 from loopsafe.render import JSON_SCHEMA
@@ -296,6 +296,10 @@ def test_is_fixable_longest_prefix_wins() -> None:
 # --------------------------------------------------------------------------- fixers on hand-built contexts
 
 
+def _anchor(text: str) -> tuple[int, int]:
+    return extract._import_anchor(ast.parse(text).body)
+
+
 def _ctx(code: str, text: str, needle: str, *, kind: str = ir.CALL, message: str = "m",
          imports: tuple = ()) -> fixes.FixContext:
     source = fixes.Source(text)
@@ -303,7 +307,8 @@ def _ctx(code: str, text: str, needle: str, *, kind: str = ir.CALL, message: str
     line, col = source.position(start)
     end_line, end_col = source.position(start + len(needle))
     site = ir.Site(0, kind, "", None)
-    module = ir.ModuleIR("a.py", "a", False, imports, (), (), (), (), (site,), None, ((line, col, end_line, end_col),))
+    module = ir.ModuleIR("a.py", "a", False, imports, (), (), (), (), (site,), None, ((line, col, end_line, end_col),),
+                         import_anchor=_anchor(text))
     return fixes.FixContext(code, message, "", module, site, (line, col, end_line, end_col), source)
 
 
@@ -347,11 +352,11 @@ def test_async_driver_unit() -> None:
 
 def test_import_is_inserted_after_docstring_or_at_top() -> None:
     source = fixes.Source('"""Doc."""\n\nx = 1\n')
-    edit = fixes._import_edit(source, "from m import n")
+    edit = fixes._import_edit(source, "from m import n", _anchor(source.text))
     new, _ = fixes.apply_fixes(source.text, [_finding("LOOP101", edit)])
     assert new == '"""Doc."""\nfrom m import n\n\nx = 1\n'
     source = fixes.Source("#!/usr/bin/env python\nx = 1\n")
-    new, _ = fixes.apply_fixes(source.text, [_finding("LOOP101", fixes._import_edit(source, "from m import n"))])
+    new, _ = fixes.apply_fixes(source.text, [_finding("LOOP101", fixes._import_edit(source, "from m import n", _anchor(source.text)))])
     assert new == "#!/usr/bin/env python\nfrom m import n\nx = 1\n"
 
 

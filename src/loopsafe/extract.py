@@ -987,7 +987,20 @@ def extract(tree: ast.Module, text: str, path: str, name: str, is_package: bool)
         imports=tuple(ex.imports.items()), star_imports=tuple(ex.star_imports),
         assigns=tuple(ex.assigns), functions=tuple(ex.functions), classes=tuple(ex.classes),
         sites=tuple(ex.sites), dunder_all=ex.dunder_all, spans=_spans(text, ex), loops=tuple(ex.loops),
+        import_anchor=_import_anchor(tree.body),
     )
+
+
+def _import_anchor(body: list[ast.stmt]) -> tuple[int, int]:
+    # kept in the summary so that a fix need not parse the file again (ModuleIR.import_anchor)
+    after = 0
+    for i, node in enumerate(body):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            after = node.end_lineno or node.lineno
+        elif i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
+                and isinstance(node.value.value, str):
+            after = node.end_lineno or node.lineno
+    return after, (body[0].lineno if body else 0)
 
 
 _LINE_SPLIT = re.compile(r"\r\n|\r|\n")

@@ -66,16 +66,6 @@ class Source:
         for m in _LINE_BREAK.finditer(self.body):
             self.starts.append(m.end())
         self.newline = newline_of(self.body)
-        self._top_level: list | None = None
-
-    def top_level(self) -> list | None:
-        """The module's top-level statements (parsed once per file), None if it does not parse."""
-        if self._top_level is None:
-            try:
-                self._top_level = ast.parse(self.body).body
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                return None
-        return self._top_level
 
     def offset(self, line: int, column: int) -> int:
         line = min(max(line, 1), len(self.starts))
@@ -166,21 +156,12 @@ class FixContext:
         """Insert `from module import name` after the last top-level import (or the docstring)."""
         key = ("import", module, name)
         if key not in self._cache:
-            self._cache[key] = _import_edit(self.source, f"from {module} import {name}")
+            self._cache[key] = _import_edit(self.source, f"from {module} import {name}", self.module.import_anchor)
         return self._cache[key]
 
 
-def _import_edit(source: Source, statement: str) -> Edit | None:
-    body = source.top_level()
-    if body is None:
-        return None
-    after = 0
-    for i, node in enumerate(body):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            after = node.end_lineno or node.lineno
-        elif i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) \
-                and isinstance(node.value.value, str):
-            after = node.end_lineno or node.lineno
+def _import_edit(source: Source, statement: str, anchor: tuple[int, int]) -> Edit | None:
+    after, first = anchor  # from the summary: the file is not parsed again (ModuleIR.import_anchor)
     nl = source.newline
     if after:
         # at the end of that line, after any trailing comment
@@ -189,8 +170,7 @@ def _import_edit(source: Source, statement: str) -> Edit | None:
         if source.body[max(0, at - 200):at].rstrip(" \t").endswith("\\"):
             return None
         return insert(source, at, nl + statement)
-    first = body[0].lineno if body else len(source.lines)
-    if not body:
+    if not first:
         if source.body and not source.body.endswith(("\n", "\r")):
             return insert(source, len(source.body), nl + statement + nl)
         return insert(source, len(source.body), statement + nl)

@@ -282,3 +282,6 @@ class ModuleIR(NamedTuple):
     spans: tuple[tuple[int, int, int, int] | None, ...] = ()
     #: every loop of the module (Site.loop_id points here)
     loops: tuple[Loop, ...] = ()
+    #: where a fix adds an import: (last line of the last top-level import, or of the module
+    #: docstring when there is none, else 0; line of the first top-level statement, 0 if none)
+    import_anchor: tuple[int, int] = (0, 0)
