@@ -408,8 +408,9 @@ def test_comment_maps_are_cached_with_the_summaries(tmp_path: Path, monkeypatch:
             "    a = db.query(User).all()  # noqa: LOOP101\n    return db.query(User).all()  # noqa: E501\n")
     make_project(tmp_path, body)
     tokenized: list[int] = []
-    real = suppression._token_map
+    real, scan = suppression._token_map, suppression._scanned_map
     monkeypatch.setattr(suppression, "_token_map", lambda lines: tokenized.append(1) or real(lines))
+    monkeypatch.setattr(suppression, "_scanned_map", lambda text: tokenized.append(1) or scan(text))
     cache = str(tmp_path / "cache")
     first = run("check", str(tmp_path), "--output-format", "concise", "--cache-dir", cache)
     assert tokenized and "LOOP101" in first.output and first.output.count("LOOP101") == 1
@@ -418,3 +419,58 @@ def test_comment_maps_are_cached_with_the_summaries(tmp_path: Path, monkeypatch:
     assert second.output == first.output and not tokenized
     assert run("check", str(tmp_path), "--output-format", "concise", "--no-cache").output == first.output
     assert tokenized  # without a cache the comments are read again
+
+
+_SCANNED = [
+    "",
+    "x = 1",
+    "x = 1  # noqa\n",
+    'rows = db.execute("""\n    SELECT 1  # noqa: not a comment\n""")  # noqa: LOOP101\n',
+    "s = '''has \"\"\" and # inside\n'''  # real\n",
+    's = "a\\"b # still a string"  # noqa\n',
+    "total = 1 + \\\n    2  # noqa\n",
+    "s = 'one \\\ntwo # string'  # comment\n",
+    "s = r\"\\\"\" # comment after a raw string\n",
+    "# it's a comment with a quote\nx = 'y'\n",
+    'f(f"{x[\'a\']} # no comment", b"#", rb\'\\\'#\')  # yes\n',
+    "a = (\n    1,  # one\n\n    2,\n)\r\nb = 2\rc = 3  # noqa\r",
+    "\ufeffx = 1  # bom\n",
+    "a = 1\x0cb = 2  # form feed\n",
+    "class A:\n    def f(self):\n        return 1  # noqa\n\n\n# end",
+]
+#: the scan is not sure of these: the caller tokenizes them (which fails on all but the
+#: stray quote and the stray backslash)
+_UNSURE = [
+    's = """never closed\n',
+    "x = (1,\n",
+    "x = 1 + \\\n",
+    "s = 'no end\n",
+    "x = 1 \\ 2\n",
+    "x = ())\n",
+]
+
+
+@pytest.mark.skipif(not suppression._SCAN_IS_EXACT, reason="from Python 3.12 the tokenizer itself is used")
+@pytest.mark.parametrize("text", _SCANNED + _UNSURE)
+def test_the_scan_for_comments_agrees_with_tokenize(text: str) -> None:
+    scanned = suppression._scanned_map(text)
+    tokenized = suppression._token_map(suppression.split_lines(text))
+    if text in _UNSURE:
+        assert scanned is None
+    else:
+        assert scanned is not None and tokenized is not None
+        assert (scanned.line_end, scanned.comments) == (tokenized.line_end, tokenized.comments)
+
+
+@pytest.mark.skipif(not suppression._SCAN_IS_EXACT, reason="from Python 3.12 the tokenizer itself is used")
+def test_the_scan_for_comments_agrees_with_tokenize_on_every_fixture() -> None:
+    root = Path(__file__).resolve().parent.parent
+    checked = 0
+    for path in sorted([*root.glob("fixtures/**/*.py"), *root.glob("src/loopsafe/**/*.py")]):
+        text = path.read_text(encoding="utf-8")
+        tokenized = suppression._token_map(suppression.split_lines(text))
+        scanned = suppression._scanned_map(text)
+        assert tokenized is not None and scanned is not None, path
+        assert (scanned.line_end, scanned.comments) == (tokenized.line_end, tokenized.comments), path
+        checked += 1
+    assert checked > 200
