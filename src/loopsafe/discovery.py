@@ -325,8 +325,8 @@ class ExcludeMatcher:
 
     project_root: str
     patterns: tuple[str, ...]
-    _basename: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
-    _anchored: tuple[re.Pattern[str], ...] = field(init=False, repr=False)
+    _basename: re.Pattern[str] | None = field(init=False, repr=False)
+    _anchored: re.Pattern[str] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         basename, anchored = [], []
@@ -343,16 +343,22 @@ class ExcludeMatcher:
                 anchored.append(_compile(pattern))
             else:
                 basename.append(_compile(pattern))
-        object.__setattr__(self, "_basename", tuple(basename))
-        object.__setattr__(self, "_anchored", tuple(anchored))
+        # one pattern for all: each path of a walk is matched once, not once per glob
+        object.__setattr__(self, "_basename", _alternatives(basename))
+        object.__setattr__(self, "_anchored", _alternatives(anchored))
 
     def matches(self, path: str) -> bool:
         """Whether the absolute *path* (a file or directory) is excluded by itself."""
-        name = os.path.basename(path)
-        if any(p.fullmatch(name) for p in self._basename):
+        if self._basename is not None and self._basename.fullmatch(os.path.basename(path)):
             return True
-        posix = path.replace(os.sep, "/")
-        return any(p.fullmatch(posix) for p in self._anchored)
+        return self._anchored is not None and self._anchored.fullmatch(path.replace(os.sep, "/")) is not None
+
+
+def _alternatives(patterns: list[re.Pattern[str]]) -> re.Pattern[str] | None:
+    """One pattern that fully matches what one of *patterns* fully matches."""
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.DOTALL)
 
 
 def _escape_glob(text: str) -> str:
