@@ -7,6 +7,7 @@ edited file re-parsed) must equal those of a run without any cache.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -150,3 +151,54 @@ def test_a_new_route_makes_again_only_the_frames_that_read_its_entry(tmp_path: P
     full = engine.check_files(edited, options, str(project))
     assert keyset(after) == keyset(full)
     assert any(f.path == target.path and f.line > len(target.text.splitlines()) for f in full.findings)
+
+
+def forks_counted(monkeypatch) -> list[int]:
+    forks: list[int] = []
+    real = os.fork
+
+    def counting() -> int:
+        pid = real()
+        if pid:
+            forks.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", counting)
+    monkeypatch.setattr(engine, "_FORK_MIN_CHARS", 0)  # share out even a fixture's few frames
+    return forks
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="frames are shared out among forked processes")
+@pytest.mark.parametrize("project", PROJECTS, ids=[p.name for p in PROJECTS])
+def test_frames_shared_with_forked_processes_give_the_same_findings(project: Path, tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    forks = forks_counted(monkeypatch)
+    options = Options(select=("LOOP",))
+    cache = tmp_path / "cache"
+    files = project_files(project)
+    shared = engine.check_files(files, options, str(project), cache_dir=cache, jobs=2)
+    assert forks
+    assert keyset(shared) == keyset(engine.check_files(files, options, str(project), jobs=1))
+    for target in files:
+        for name in ("function appended", "coroutines made plain"):
+            edited = project_files(project, {target.path: EDITS[name](target.text)})
+            # the state a run with forked processes keeps serves the next one as well
+            after = engine.check_files(edited, options, str(project), cache_dir=cache, jobs=2)
+            assert keyset(after) == keyset(engine.check_files(edited, options, str(project), jobs=1)), \
+                f"{name} in {target.path}"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="frames are shared out among forked processes")
+def test_frames_a_forked_process_fails_to_make_are_made_in_this_one(tmp_path: Path, monkeypatch) -> None:
+    forks = forks_counted(monkeypatch)
+    project = FIXTURES / "projects" / "crud_app"
+    files = project_files(project)
+
+    def failing(*args):
+        raise RuntimeError("the child's results cannot be sent")
+
+    monkeypatch.setattr(engine, "_computed", failing)  # only the forked process calls it
+    shared = engine.check_files(files, Options(), str(project), jobs=2)
+    assert forks
+    assert keyset(shared) == keyset(engine.check_files(files, Options(), str(project), jobs=1))
+    assert shared.findings

@@ -319,10 +319,10 @@ def run_rules(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Option
     return merge_frames(run_frames(parsed, model, options, paths, fixes=fixes, jobs=jobs).values())
 
 
-#: below this many frames to make, a process pool costs more than it saves
-_POOL_MIN_FRAMES = 64
-#: what the forked workers of `_frames_in_pool` read (set in the parent just before forking)
-_POOL_JOB: tuple | None = None
+#: below this much source in the files whose frames are to be made (characters), forking
+#: costs more than it saves (a fork and its results' trip back take a few milliseconds;
+#: frames take about 0.3 s per million characters)
+_FORK_MIN_CHARS = 100_000
 
 
 def run_frames(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, paths: Iterable[str], *,
@@ -331,50 +331,97 @@ def run_frames(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Optio
     Frames do not depend on one another, so with `jobs` > 1 they are shared out among forked
     processes (results do not depend on the job count)."""
     paths = list(paths)
-    if jobs > 1 and len(paths) >= _POOL_MIN_FRAMES:
-        made = _frames_in_pool(parsed, model, options, paths, fixes, jobs)
-        if made is not None:
-            return made
+    if jobs > 1 and len(paths) > 1 and hasattr(os, "fork"):
+        sizes = {path: len(parsed[path].source.text) for path in paths}
+        if sum(sizes.values()) >= _FORK_MIN_CHARS:
+            return _frames_forked(parsed, model, options, paths, sizes, fixes, jobs)
     return _frames(parsed, model, options, paths, fixes)
 
 
-def _frames_in_pool(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, paths: list[str],
-                    fixes: bool, jobs: int) -> dict[str, FrameResult] | None:
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+def _frames_forked(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, paths: list[str],
+                   sizes: dict[str, int], fixes: bool, jobs: int) -> dict[str, FrameResult]:
+    """`_frames`, shared between this process and `jobs` - 1 forked ones. A fork inherits the
+    model (summaries, facts) as it is: nothing is pickled on the way there, and on the way
+    back only the frames and the facts the child computed. Biggest files first, each to the
+    least loaded process; a child that fails has its frames made here."""
+    import pickle
 
-    global _POOL_JOB
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return None  # the workers must inherit the model, not rebuild it
-    # interleaved: a package's modules (and their sizes) are spread over the workers
-    chunks = [paths[i::jobs] for i in range(jobs)]
-    _POOL_JOB = (parsed, model, options, fixes)
+    from loopsafe.semantic import MODULE_FACTS
+
+    shares: list[list[str]] = [[] for _ in range(min(jobs, len(paths)))]
+    loads = [0] * len(shares)
+    for path in sorted(paths, key=lambda p: -sizes[p]):
+        i = loads.index(min(loads))
+        shares[i].append(path)
+        loads[i] += sizes[path]
+    known = (set(model.facts), set(model.fact_reads_of), set(model.contributions), set(model.contribution_reads))
+    children: list[tuple[int, int, list[str]]] = []
+    mine = shares[0]
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            results = list(pool.map(_frames_worker, chunks))
-    except (OSError, RuntimeError, EOFError):
-        return None  # no processes to be had here: the caller makes them in-process
+        for share in shares[1:]:
+            try:
+                read_end, write_end = os.pipe()
+                pid = os.fork()
+            except OSError:  # no processes to be had here: made in this one
+                mine = mine + share
+                continue
+            if pid == 0:  # pragma: no cover - the child (coverage does not follow forks)
+                os.close(read_end)
+                code = 1
+                try:
+                    frames = _frames(parsed, model, options, share, fixes)
+                    with os.fdopen(write_end, "wb") as out:
+                        out.write(pickle.dumps((frames, *_computed(model, known)), protocol=pickle.HIGHEST_PROTOCOL))
+                    code = 0
+                finally:
+                    os._exit(code)
+            os.close(write_end)
+            children.append((pid, read_end, share))
+        made = _frames(parsed, model, options, mine, fixes)
+        while children:
+            pid, read_end, share = children.pop()
+            with os.fdopen(read_end, "rb") as inp:
+                data = inp.read()
+            _, status = os.waitpid(pid, 0)
+            if status != 0 or not data:
+                made.update(_frames(parsed, model, options, share, fixes))
+                continue
+            frames, facts, fact_reads, contributions, contribution_reads = pickle.loads(data)
+            made.update(frames)
+            # what the child computed (this process may have computed it too: the same)
+            for name, value in facts.items():
+                if name in MODULE_FACTS:  # its parts are what counts (the value is not sent)
+                    model.module_facts_elsewhere.add(name)
+                else:
+                    model.facts.setdefault(name, value)
+            for name, meta in fact_reads.items():
+                model.fact_reads_of.setdefault(name, meta)
+            for key, value in contributions.items():
+                model.contributions.setdefault(key, value)
+            for key, meta in contribution_reads.items():
+                model.contribution_reads.setdefault(key, meta)
     finally:
-        _POOL_JOB = None
-    made: dict[str, FrameResult] = {}
-    for frames, facts, fact_reads, contributions, contribution_reads in results:
-        made.update(frames)
-        # the project facts the workers computed (the same in each): kept for the next run
-        for name, value in facts.items():
-            model.facts.setdefault(name, value)
-        for name, meta in fact_reads.items():
-            model.fact_reads_of.setdefault(name, meta)
-        for key, value in contributions.items():
-            model.contributions.setdefault(key, value)
-        for key, meta in contribution_reads.items():
-            model.contribution_reads.setdefault(key, meta)
+        for pid, read_end, _share in children:  # this process failed: leave no child behind
+            os.close(read_end)
+            with contextlib.suppress(OSError):
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
     return {path: made[path] for path in paths}
 
 
-def _frames_worker(paths: list[str]) -> tuple:
-    parsed, model, options, fixes = _POOL_JOB  # type: ignore[misc]
-    frames = _frames(parsed, model, options, paths, fixes)
-    return frames, model.facts, model.fact_reads_of, model.contributions, model.contribution_reads
+def _computed(model: ProjectModel, known: tuple[set, ...]) -> tuple[dict, dict, dict, dict]:
+    """The facts (values and reads) and module facts' parts computed since `known` was taken,
+    as far as the state of this run needs them (`incremental.analyse`): a module fact's
+    combined value is not kept, and a part kept from the last run is in its state."""
+    from loopsafe.semantic import MODULE_FACTS
+
+    reuse = model.reuse
+    old_reads = reuse.contribution_reads if reuse is not None else {}
+    facts = {k: None if k in MODULE_FACTS else v for k, v in model.facts.items() if k not in known[0]}
+    fact_reads = {k: v for k, v in model.fact_reads_of.items() if k not in known[1]}
+    reads = {k: v for k, v in model.contribution_reads.items() if k not in known[3] and v is not old_reads.get(k)}
+    parts = {k: model.contributions[k] for k in reads if k in model.contributions}
+    return facts, fact_reads, parts, reads
 
 
 def _frames(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, paths: Iterable[str],

@@ -100,6 +100,7 @@ def analyse(model: ProjectModel, keys: dict[str, str], previous: State | None,
     # module facts are kept as their parts; a part no run of this one asked for is the last run's
     kept = previous if model.reuse is not None else None
     facts = {name: None for name in (kept.facts if kept is not None else ()) if name in MODULE_FACTS}
+    facts.update((name, None) for name in model.module_facts_elsewhere)
     facts.update((name, None if name in MODULE_FACTS else value) for name, value in model.facts.items())
     contributions = {**(kept.contributions if kept is not None else {}), **model.contributions}
     contribution_reads = {**(kept.contribution_reads if kept is not None else {}), **model.contribution_reads}

@@ -489,6 +489,8 @@ class ProjectModel:
         self.fact_reads_of: dict[str, tuple[frozenset, frozenset]] = {}
         self.contributions: dict[tuple[str, str], object] = {}
         self.contribution_reads: dict[tuple[str, str], tuple[frozenset, frozenset]] = {}
+        #: module facts another process computed for this run (their parts are merged here)
+        self.module_facts_elsewhere: set[str] = set()
         #: the last run's facts, for an incremental run (see `Reuse`)
         self.reuse: Reuse | None = None
         self._shared_results: dict = {}
