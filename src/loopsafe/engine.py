@@ -261,12 +261,14 @@ def _summarise_all(work: list[_Work], jobs: int, cache: Cache | None = None) -> 
 
 def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", *,
                 cache: Cache | None = None, jobs: int = 1, lazy: dict[str, str] | None = None,
-                names: dict[str, tuple[str, bool]] | None = None) -> tuple[dict[str, "_Parsed"], list[ParseError]]:
+                names: dict[str, tuple[str, bool]] | None = None,
+                keys: dict[str, str] | None = None) -> tuple[dict[str, "_Parsed"], list[ParseError]]:
     """Summarise every file once (from the cache when it has it); failures become ParseErrors.
 
     `lazy` (path -> file key) names files whose summary the cache has, for a run that may not
     need them all: they are loaded when the model first reads them (`semantic.Pending`).
-    `names`: each file's module name and whether it is a package, when already known."""
+    `names`: each file's module name and whether it is a package, and `keys` its cache key
+    (`file_key`), when already known."""
     from loopsafe.semantic import Pending
 
     abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
@@ -280,7 +282,9 @@ def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
             name, is_package = module_name_for(abspaths[source.path], known, options.src)
         key = ""
         if cache is not None:
-            key = file_key(source.text, name, is_package)
+            key = keys.get(source.path) if keys is not None else None
+            if key is None:
+                key = file_key(source.text, name, is_package)
             if lazy is not None and lazy.get(source.path) == key:
                 results[source.path] = Pending(source.path, name, functools.partial(
                     _load_summary, cache, key, source, name, is_package))
@@ -480,7 +484,8 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
         if cache is not None and focus is None:
             findings, errors = _incremental(files, options, root, cache, dict(keys), names, fixes, jobs)
         else:
-            parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, names=names or None)
+            parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, names=names or None,
+                                         keys=dict(keys) or None)
             model = build_model(parsed, options)
             findings = run_rules(parsed, model, options, focus=focus, fixes=fixes, jobs=jobs)
     if focus is not None:
@@ -502,7 +507,7 @@ def _incremental(files: Sequence[SourceFile], options: Options, root: str, cache
     if not isinstance(previous, incremental.State):
         previous = None
     lazy = {p: previous.keys[p] for p in previous.paths} if previous is not None else None
-    parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, lazy=lazy, names=names)
+    parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, lazy=lazy, names=names, keys=keys)
     model = build_model(parsed, options)
     state = incremental.analyse(model, keys, previous,
                                 lambda paths: run_frames(parsed, model, options, paths, fixes=fixes, jobs=jobs))
