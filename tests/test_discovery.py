@@ -103,6 +103,9 @@ def test_gitignore_line_flags() -> None:
     assert parse_gitignore_line("foo\\ ").matches("foo ", False)
     # git skips patterns it cannot use instead of failing
     assert parse_gitignore_line("[z-a]") is None
+    ignore = IgnoreFile.from_text("/repo", "[z-a]\n*.log\n!keep.log\n")
+    assert [rule.pattern for rule in ignore.rules] == ["*.log", "keep.log"] and ignore.quick is not None
+    assert ignored("[z-a]\n*.log\n!keep.log\n", "a/b.log") and not ignored("[z-a]\n*.log\n!keep.log\n", "keep.log")
 
 
 def ignored(text: str, rel: str, is_dir: bool = False, base: str = "/repo") -> bool:
