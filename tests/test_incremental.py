@@ -202,3 +202,49 @@ def test_frames_a_forked_process_fails_to_make_are_made_in_this_one(tmp_path: Pa
     assert forks
     assert keyset(shared) == keyset(engine.check_files(files, Options(), str(project), jobs=1))
     assert shared.findings
+
+
+def test_a_focused_run_brings_the_state_up_to_date_when_few_files_changed(tmp_path: Path, monkeypatch) -> None:
+    # pre-commit passes the staged files: their findings, from the last whole run's state
+    project = FIXTURES / "projects" / "lifecycle_shop"
+    cache = tmp_path / "cache"
+    files, options, made = analysed_once(project, cache, monkeypatch)
+    for target in files:
+        for name in ("function appended", "coroutines made plain", "emptied", "does not parse"):
+            edited = project_files(project, {target.path: EDITS[name](target.text)})
+            focused = engine.check_files(edited, options, str(project), cache_dir=cache, focus=[target.path])
+            alone = engine.check_files(edited, options, str(project), focus=[target.path])
+            assert keyset(focused) == keyset(alone), f"{name} in {target.path}"
+            assert focused.parse_errors == alone.parse_errors
+    made.clear()
+    target = next(f for f in files if f.path.endswith("db.py"))
+    edited = project_files(project, {target.path: EDITS["function appended"](target.text + "\n# again\n")})
+    engine.check_files(edited, options, str(project), cache_dir=cache, focus=[target.path])
+    assert target.path in made and len(made) < len(files)
+    # the state was kept: the whole run after it makes nothing again
+    made.clear()
+    whole = engine.check_files(edited, options, str(project), cache_dir=cache)
+    assert made == [] and keyset(whole) == keyset(engine.check_files(edited, options, str(project)))
+
+
+def test_a_focused_run_without_a_state_makes_only_its_files_frames(tmp_path: Path, monkeypatch) -> None:
+    project = FIXTURES / "projects" / "lifecycle_shop"
+    files = project_files(project)
+    made = frames_made(monkeypatch)
+    target = files[-1].path
+    engine.check_files(files, Options(select=("LOOP",)), str(project), cache_dir=tmp_path / "cache", focus=[target])
+    assert made == [target]
+    assert not list((tmp_path / "cache").glob("*/state/*.pickle"))
+
+
+def test_a_focused_run_after_many_changes_makes_only_its_files_frames(tmp_path: Path, monkeypatch) -> None:
+    project = FIXTURES / "projects" / "lifecycle_shop"
+    cache = tmp_path / "cache"
+    files, options, made = analysed_once(project, cache, monkeypatch)
+    monkeypatch.setattr(engine, "_FOCUS_STATE_MAX_CHANGED", 1)
+    monkeypatch.setattr(engine, "_FOCUS_STATE_MAX_SHARE", 0.0)
+    edited = project_files(project, {f.path: EDITS["function appended"](f.text) for f in files[:2]})
+    report = engine.check_files(edited, options, str(project), cache_dir=cache, focus=[files[0].path])
+    assert made == [files[0].path]
+    assert keyset(report) == keyset(engine.check_files(edited, options, str(project), focus=[files[0].path]))
+

@@ -481,8 +481,8 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
         if isinstance(hit, tuple) and len(hit) == 2:
             return Report(tuple(hit[0]), tuple(hit[1]), len(files) if focus is None else len(focus))
     with _no_cyclic_gc():
-        if cache is not None and focus is None:
-            findings, errors = _incremental(files, options, root, cache, dict(keys), names, fixes, jobs)
+        if cache is not None:
+            findings, errors = _incremental(files, options, root, cache, dict(keys), names, fixes, jobs, focus)
         else:
             parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, names=names or None,
                                          keys=dict(keys) or None)
@@ -495,24 +495,44 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
     return Report(tuple(findings), tuple(errors), len(files) if focus is None else len(focus))
 
 
+#: a focused run (pre-commit's staged files) brings the last whole-project run's state up to
+#: date, rather than making only its own files' frames, when at most this many files changed
+#: since (or this share of them): each changed file costs its frame and its readers' frames
+_FOCUS_STATE_MAX_CHANGED = 8
+_FOCUS_STATE_MAX_SHARE = 0.05
+
+
 def _incremental(files: Sequence[SourceFile], options: Options, root: str, cache: Cache, keys: dict[str, str],
-                 names: dict[str, tuple[str, bool]], fixes: bool, jobs: int) -> tuple[list[Finding], list[ParseError]]:
+                 names: dict[str, tuple[str, bool]], fixes: bool, jobs: int,
+                 focus: set[str] | None = None) -> tuple[list[Finding], list[ParseError]]:
     """A whole-project run that makes again only the findings the changes since the last run
     can touch (`loopsafe.incremental`), and keeps this run's state for the next. The files
-    that did not change are loaded only if something reads them."""
+    that did not change are loaded only if something reads them.
+
+    With `focus`, only the findings in those files are wanted: the last run's state is
+    brought up to date (and kept) when few files changed since and the same modules parse;
+    otherwise only the focused files' frames are made, and no state is kept. Either way the
+    findings are those of the focused files' frames."""
     from loopsafe import incremental
 
     key = incremental.state_key(list(keys), options, fixes)
     previous = cache.load_state(key)
     if not isinstance(previous, incremental.State):
         previous = None
+    if focus is not None and previous is not None:
+        changed = sum(1 for path, k in keys.items() if previous.keys.get(path) != k)
+        if changed > max(_FOCUS_STATE_MAX_CHANGED, _FOCUS_STATE_MAX_SHARE * len(keys)):
+            previous = None
     lazy = {p: previous.keys[p] for p in previous.paths} if previous is not None else None
     parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, lazy=lazy, names=names, keys=keys)
     model = build_model(parsed, options)
+    if focus is not None and (previous is None or previous.paths != tuple(model.module_paths())):
+        return run_rules(parsed, model, options, focus=focus, fixes=fixes, jobs=jobs), errors
     state = incremental.analyse(model, keys, previous,
                                 lambda paths: run_frames(parsed, model, options, paths, fixes=fixes, jobs=jobs))
     cache.store_state(key, state)
-    return merge_frames(state.frames.values()), errors
+    frames = state.frames.values() if focus is None else [state.frames[p] for p in state.paths if p in focus]
+    return merge_frames(frames), errors
 
 
 def check_source(text: str, path: str = "<stdin>", options: Options | None = None) -> Report:
