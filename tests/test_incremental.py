@@ -248,3 +248,37 @@ def test_a_focused_run_after_many_changes_makes_only_its_files_frames(tmp_path: 
     assert made == [files[0].path]
     assert keyset(report) == keyset(engine.check_files(edited, options, str(project), focus=[files[0].path]))
 
+
+def test_a_run_on_named_files_uses_the_state_of_a_run_on_their_project(tmp_path: Path, monkeypatch) -> None:
+    # what pre-commit does after `loopsafe check .`: the files named are analysed with their
+    # project, in the order a run on the project has them, so that run's state serves
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from loopsafe.cli import main
+
+    project = tmp_path / "shop"
+    shutil.copytree(FIXTURES / "projects" / "lifecycle_shop", project)
+    monkeypatch.chdir(project)
+    runner = CliRunner()
+
+    def check(*args: str) -> list[dict]:
+        result = runner.invoke(main, ["check", *args, "--output-format", "json", "--exit-zero"],
+                               catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    check(".")
+    target = next(p for p in sorted(project.rglob("*.py")) if p.name == "db.py")
+    rel = target.relative_to(project).as_posix()
+    target.write_text(EDITS["function appended"](target.read_text()))
+    made = frames_made(monkeypatch)
+    named = check(rel)
+    assert rel in made and len(made) < len(list(project.rglob("*.py")))
+    made.clear()
+    check(".")  # the state the run on the named file kept serves the next run on the project
+    assert made == []
+    assert named == check(rel, "--no-cache")
+    assert named == [f for f in check(".", "--no-cache") if f["path"] == rel]

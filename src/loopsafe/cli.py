@@ -351,21 +351,35 @@ def _read_stdin(
 
 
 def _read_context(sources: list[SourceFile], settings: Settings, cwd: Path) -> list[SourceFile]:
-    """The project's other files (those not being checked), read for cross-module context."""
+    """The files checked and the rest of their project, read for cross-module context, in the
+    order a run over the whole project has them: the order decides which of two modules
+    claiming one name an import finds, and a run over the project keeps the state (see
+    `loopsafe.incremental`) a run over a few files can bring up to date."""
     found = discover([str(settings.project_root)], settings.discovery, cwd=str(cwd))
-    checked = {os.path.normpath(s.abspath) for s in sources if s.abspath}
+    checked = {os.path.normpath(s.abspath): s for s in sources if s.abspath}
     rest = [path for path in found.files if os.path.normpath(path) not in checked]
     context, _unreadable = read_sources(rest, str(cwd))  # unreadable context files are not reported
-    return context
+    read = {os.path.normpath(f.abspath): f for f in context if f.abspath}
+    ordered = [checked.get(path) or read.get(path) for path in map(os.path.normpath, found.files)]
+    placed = {id(f) for f in ordered if f is not None}
+    # files named but not found by the walk (excluded ones, others outside it) come first
+    return [*(s for s in sources if id(s) not in placed), *(f for f in ordered if f is not None)]
 
 
 def _run(sources: list[SourceFile], errors: list[ParseError], settings: Settings, *,
          context: Sequence[SourceFile] = (), cache_dir: Path | None = None, jobs: int | None = None) -> Report:
     from loopsafe.engine import check_files  # the engine is heavy; `rules` and `explain` do not need it
 
+    files = sources
+    if context:
+        # `context` holds the files checked too, in the project's order; the texts are the
+        # ones given here (`--fix` checks the fixed texts again)
+        given = {s.path: s for s in sources}
+        listed = {f.path for f in context}
+        files = [*(s for s in sources if s.path not in listed), *(given.get(f.path, f) for f in context)]
     if sources:
         try:
-            report = check_files([*sources, *context], settings.options, root=str(settings.project_root),
+            report = check_files(files, settings.options, root=str(settings.project_root),
                                  cache_dir=cache_dir, jobs=jobs,
                                  focus=[s.path for s in sources] if context else None)
         except Exception as exc:  # noqa: BLE001
