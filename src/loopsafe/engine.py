@@ -294,6 +294,11 @@ def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
                 results[source.path] = hit
                 continue
         work.append((source, name, is_package, key))
+    if cache is not None and len(work) > 1:
+        # processes analysing one project at the same time (flake8's jobs) each start at a
+        # file of their own, and find in the cache what the others have summarised by then
+        start = (os.getpid() * 2654435761) % len(work)  # consecutive pids, distant starts
+        work = work[start:] + work[:start]
     for item, summary in zip(work, _summarise_all(work, jobs, cache)):
         results[item[0].path] = summary
     parsed: dict[str, _Parsed] = {}

@@ -53,11 +53,10 @@ class _Project:
         if self._by_path is None:
             from loopsafe import engine
 
-            # flake8's jobs may each analyse the whole project at the same time; starting at
-            # different files, each finds in the cache what the others have parsed by then
-            start = (os.getpid() * 2654435761) % max(1, len(self.files))  # consecutive pids, distant starts
-            files = self.files[start:] + self.files[:start]
-            report = engine.check_files(files, self.options, self.root, cache_dir=self.cache_dir, jobs=jobs,
+            # in the project's order, as the CLI has it: the order decides name clashes, and
+            # the state of the last run serves only the same order (parsing starts at a file
+            # of its own per process: engine.parse_files)
+            report = engine.check_files(self.files, self.options, self.root, cache_dir=self.cache_dir, jobs=jobs,
                                         fixes=False)
             self._by_path = {}
             for finding in report.findings:
