@@ -178,7 +178,6 @@ def _translate_class(pattern: str, start: int) -> tuple[str, int]:
     return (f"(?!/)[^{body}]" if negate else f"(?!/)[{body}]"), i + 1
 
 
-@lru_cache(maxsize=1024)
 def _compiles(source: str) -> bool:
     try:
         re.compile(source, re.DOTALL)
@@ -187,6 +186,7 @@ def _compiles(source: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=1024)
 def _compile(pattern: str) -> re.Pattern[str]:
     """Compile a glob; raises ``re.error`` for an impossible class such as ``[z-a]``."""
     return re.compile(glob_to_regex(pattern), re.DOTALL)
