@@ -282,3 +282,44 @@ def test_a_run_on_named_files_uses_the_state_of_a_run_on_their_project(tmp_path:
     assert made == []
     assert named == check(rel, "--no-cache")
     assert named == [f for f in check(".", "--no-cache") if f["path"] == rel]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="frames are shared out among forked processes")
+def test_what_a_forked_process_sends_that_cannot_be_read_is_made_in_this_one(monkeypatch) -> None:
+    import pickle
+
+    forks = forks_counted(monkeypatch)
+    project = FIXTURES / "projects" / "crud_app"
+    files = project_files(project)
+    expected = keyset(engine.check_files(files, Options(), str(project), jobs=1))
+
+    def unreadable(data, *args, **kwargs):
+        raise pickle.UnpicklingError("truncated")
+
+    monkeypatch.setattr(pickle, "loads", unreadable)
+    assert keyset(engine.check_files(files, Options(), str(project), jobs=2)) == expected
+    assert forks
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="frames are shared out among forked processes")
+def test_no_forked_process_is_left_behind_when_this_one_is_interrupted(monkeypatch) -> None:
+    forks = forks_counted(monkeypatch)
+    project = FIXTURES / "projects" / "crud_app"
+    files = project_files(project)
+    real = os.fdopen
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupted(fd, mode="r", *args, **kwargs):
+        if mode == "rb":  # this process reading a child's results
+            raise Interrupted
+        return real(fd, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "fdopen", interrupted)
+    with pytest.raises(Interrupted):
+        engine.check_files(files, Options(), str(project), jobs=2)
+    assert forks
+    for pid in forks:
+        with pytest.raises(ChildProcessError):  # reaped: not even a zombie is left
+            os.waitpid(pid, os.WNOHANG)

@@ -364,14 +364,20 @@ def _frames_forked(parsed: dict[str, "_Parsed"], model: ProjectModel, options: O
         shares[i].append(path)
         loads[i] += sizes[path]
     known = (set(model.facts), set(model.fact_reads_of), set(model.contributions), set(model.contribution_reads))
-    children: list[tuple[int, int, list[str]]] = []
+    children: list[tuple[int, int, list[str]]] = []  # (pid, its pipe's read end or -1, its share)
     mine = shares[0]
     try:
         for share in shares[1:]:
             try:
                 read_end, write_end = os.pipe()
+            except OSError:  # no pipes to be had here: made in this process
+                mine = mine + share
+                continue
+            try:
                 pid = os.fork()
-            except OSError:  # no processes to be had here: made in this one
+            except OSError:  # no processes to be had
+                os.close(read_end)
+                os.close(write_end)
                 mine = mine + share
                 continue
             if pid == 0:  # pragma: no cover - the child (coverage does not follow forks)
@@ -388,14 +394,21 @@ def _frames_forked(parsed: dict[str, "_Parsed"], model: ProjectModel, options: O
             children.append((pid, read_end, share))
         made = _frames(parsed, model, options, mine, fixes)
         while children:
-            pid, read_end, share = children.pop()
-            with os.fdopen(read_end, "rb") as inp:
+            pid, read_end, share = children[-1]
+            with os.fdopen(read_end, "rb", closefd=False) as inp:
                 data = inp.read()
+            os.close(read_end)
+            children[-1] = (pid, -1, share)
             _, status = os.waitpid(pid, 0)
-            if status != 0 or not data:
+            children.pop()
+            try:
+                result = pickle.loads(data) if status == 0 and data else None
+            except Exception:  # noqa: BLE001 - whatever the child sent, its frames are made here
+                result = None
+            if result is None:
                 made.update(_frames(parsed, model, options, share, fixes))
                 continue
-            frames, facts, fact_reads, contributions, contribution_reads = pickle.loads(data)
+            frames, facts, fact_reads, contributions, contribution_reads = result
             made.update(frames)
             # what the child computed (this process may have computed it too: the same)
             for name, value in facts.items():
@@ -411,9 +424,11 @@ def _frames_forked(parsed: dict[str, "_Parsed"], model: ProjectModel, options: O
                 model.contribution_reads.setdefault(key, meta)
     finally:
         for pid, read_end, _share in children:  # this process failed: leave no child behind
-            os.close(read_end)
             with contextlib.suppress(OSError):
+                if read_end >= 0:
+                    os.close(read_end)
                 os.kill(pid, 9)
+            with contextlib.suppress(OSError):
                 os.waitpid(pid, 0)
     return {path: made[path] for path in paths}
 
