@@ -112,3 +112,19 @@ def test_line_breaks_only_python_counts_do_not_shift_the_rewrite() -> None:
     if not _needs_rewrite(code):
         pytest.skip("this Python parses the file itself")
     assert older == 'x = "a\x0cb"\nR = list[int]\ny = 1\n'
+
+
+
+def test_a_file_in_newer_syntax_is_offered_no_fix(tmp_path: Path) -> None:
+    # this Python cannot check that a fixed file parses: `--fix` would refuse every fix
+    body = ("from fastapi import FastAPI\nfrom sqlalchemy import create_engine\n\n{alias}app = FastAPI()\n"
+            "engine = create_engine('sqlite://')\n\n\ndef load():\n    with engine.connect() as c:\n"
+            "        return c.execute('select 1')\n\n\n@app.get('/')\nasync def root():\n    return load()\n")
+    newer = body.format(alias="type Alias = int\n\n")
+    if not _needs_rewrite(newer):
+        pytest.skip("this Python parses the file itself")
+    plain = engine.check_files([SourceFile("app.py", body.format(alias=""))], Options(), str(tmp_path))
+    assert any(f.fix is not None for f in plain.findings)  # wrapping the call needs an import
+    report = engine.check_files([SourceFile("app.py", newer)], Options(), str(tmp_path))
+    assert {f.code for f in report.findings} == {f.code for f in plain.findings}
+    assert all(f.fix is None for f in report.findings)

@@ -115,6 +115,7 @@ def summarise(source: SourceFile, name: str, is_package: bool) -> ir.ModuleIR | 
     from loopsafe import extract as ex
 
     text = source.text[1:] if source.text.startswith("\ufeff") else source.text
+    rewritten = False
     try:
         tree = ast.parse(text)
     except SyntaxError as err:
@@ -124,12 +125,14 @@ def summarise(source: SourceFile, name: str, is_package: bool) -> ir.ModuleIR | 
         if older is None:
             return _syntax_error(source, err)
         tree, text = older
+        rewritten = True
     except RecursionError:
         return ParseError(source.path, 1, 1, "too deeply nested to analyse")
     except (ValueError, MemoryError) as err:  # null bytes; a file too big for memory
         return ParseError(source.path, 1, 1, f"could not parse: {err}")
     try:
-        return ex.extract(tree, text, source.path, name, is_package)
+        summary = ex.extract(tree, text, source.path, name, is_package)
+        return summary._replace(newer_syntax=True) if rewritten else summary
     except (ex.TooDeep, RecursionError):
         return ParseError(source.path, 1, 1, "too deeply nested to analyse")
 
@@ -623,6 +626,8 @@ class _Reporter:
             return None
         p = self.parsed[path]
         summary = self.modules[path].ir
+        if summary.newer_syntax:
+            return None
         span = summary.spans[sid] if sid < len(summary.spans) else None
         if span is None:
             return None

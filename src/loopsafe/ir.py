@@ -285,3 +285,6 @@ class ModuleIR(NamedTuple):
     #: where a fix adds an import: (last line of the last top-level import, or of the module
     #: docstring when there is none, else 0; line of the first top-level statement, 0 if none)
     import_anchor: tuple[int, int] = (0, 0)
+    #: summarised from a rewrite into this Python's syntax (`loopsafe.newer_syntax`): this
+    #: Python cannot check that a fix's result parses, so no fix is offered
+    newer_syntax: bool = False
