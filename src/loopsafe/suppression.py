@@ -195,9 +195,11 @@ def _scanned_map(text: str) -> _TokenMap | None:
     than the pure-Python tokenizer of Python <= 3.11. ``None`` where the scan cannot be sure
     (an unterminated string, a stray backslash, a continuation or an open bracket at the end):
     the caller then tokenizes. For a file that tokenizes it is the same map as `_token_map`'s
-    (tests/test_noqa.py compares them, and they agreed on all 28,000 files of the corpus); a
-    file whose indentation tokenize rejects (it does not parse either) gets its comments read
-    rather than every line searched."""
+    (tests/test_noqa.py compares them, and they agreed on all 28,000 files of the corpus),
+    except that a line holding nothing but a line continuation, where no token (and so no
+    finding) starts, is mapped to the end of its statement rather than left out. A file whose
+    indentation tokenize rejects (it does not parse either) gets its comments read rather
+    than every line searched."""
     body = text.replace("\r\n", "\n").replace("\r", "\n")
     if body and not body.endswith("\n"):
         body += "\n"
