@@ -358,8 +358,6 @@ def _frames_forked(parsed: dict[str, "_Parsed"], model: ProjectModel, options: O
     least loaded process; a child that fails has its frames made here."""
     import pickle
 
-    from loopsafe.semantic import MODULE_FACTS
-
     shares: list[list[str]] = [[] for _ in range(min(jobs, len(paths)))]
     loads = [0] * len(shares)
     for path in sorted(paths, key=lambda p: -sizes[p]):
@@ -411,20 +409,8 @@ def _frames_forked(parsed: dict[str, "_Parsed"], model: ProjectModel, options: O
             if result is None:
                 made.update(_frames(parsed, model, options, share, fixes))
                 continue
-            frames, facts, fact_reads, contributions, contribution_reads = result
-            made.update(frames)
-            # what the child computed (this process may have computed it too: the same)
-            for name, value in facts.items():
-                if name in MODULE_FACTS:  # its parts are what counts (the value is not sent)
-                    model.module_facts_elsewhere.add(name)
-                else:
-                    model.facts.setdefault(name, value)
-            for name, meta in fact_reads.items():
-                model.fact_reads_of.setdefault(name, meta)
-            for key, value in contributions.items():
-                model.contributions.setdefault(key, value)
-            for key, meta in contribution_reads.items():
-                model.contribution_reads.setdefault(key, meta)
+            made.update(result[0])
+            _take_computed(model, *result[1:])
     finally:
         for pid, read_end, _share in children:  # this process failed: leave no child behind
             with contextlib.suppress(OSError):
@@ -449,6 +435,25 @@ def _computed(model: ProjectModel, known: tuple[set, ...]) -> tuple[dict, dict, 
     reads = {k: v for k, v in model.contribution_reads.items() if k not in known[3] and v is not old_reads.get(k)}
     parts = {k: model.contributions[k] for k in reads if k in model.contributions}
     return facts, fact_reads, parts, reads
+
+
+def _take_computed(model: ProjectModel, facts: dict, fact_reads: dict, contributions: dict,
+                   contribution_reads: dict) -> None:
+    """Merge what a forked process computed (`_computed`) into this one's model (which may
+    have computed some of it too: the same)."""
+    from loopsafe.semantic import MODULE_FACTS
+
+    for name, value in facts.items():
+        if name in MODULE_FACTS:  # its parts are what counts (the value is not sent)
+            model.module_facts_elsewhere.add(name)
+        else:
+            model.facts.setdefault(name, value)
+    for name, meta in fact_reads.items():
+        model.fact_reads_of.setdefault(name, meta)
+    for key, value in contributions.items():
+        model.contributions.setdefault(key, value)
+    for key, meta in contribution_reads.items():
+        model.contribution_reads.setdefault(key, meta)
 
 
 def _frames(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, paths: Iterable[str],
@@ -507,8 +512,7 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
         if cache is not None:
             findings, errors = _incremental(files, options, root, cache, dict(keys), names, fixes, jobs, focus)
         else:
-            parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, names=names or None,
-                                         keys=dict(keys) or None)
+            parsed, errors = parse_files(files, options, root, jobs=jobs)
             model = build_model(parsed, options)
             findings = run_rules(parsed, model, options, focus=focus, fixes=fixes, jobs=jobs)
     if focus is not None:
