@@ -71,8 +71,13 @@ class _Project:
         if known is not None and known.text == text:
             findings = self._all().get(path, [])
         else:
-            # an edited or unknown file (stdin, outside the project): re-analyse with it swapped in
-            files = [f for f in self.files if f.path != path] + [SourceFile(path, text, path)]
+            # an edited or unknown file (stdin, outside the project): re-analyse with it swapped
+            # in, in its place (the order decides name clashes, and the last run's state serves
+            # only the same order)
+            edited = SourceFile(path, text, path)
+            files = [edited if f.path == path else f for f in self.files]
+            if known is None:
+                files.append(edited)
             findings = list(engine.check_files(files, self.options, self.root, cache_dir=self.cache_dir, jobs=1,
                                                focus=[path], fixes=False).findings)
         # [tool.loopsafe] per-file-ignores, as the CLI applies them
