@@ -23,6 +23,7 @@ from typing import Iterator
 
 from loopsafe import catalogue as cat
 from loopsafe import ir
+from loopsafe.flow import facts_of
 from loopsafe.semantic import ProjectModel, VClass, VExt, VFunc, VInst, VKind, VMethod, _Func, _Mod, _Scope, module_fact, project_fact, union
 
 # --- vocabulary ---------------------------------------------------------------------------
@@ -306,6 +307,8 @@ class Lifecycles:
         kind = None
         via = ""
         if isinstance(func, VKind) and func.kind in FACTORY_KINDS:
+            if self._borrows_connection(call, scope):
+                return None
             k = cat.kind(func.kind)
             kind = k.call_kind if k is not None else None
         elif isinstance(func, VMethod) and (func.kind, func.name) in _CREATING_METHODS:
@@ -359,6 +362,38 @@ class Lifecycles:
             return False
         value = self.model.eval(bind, scope)
         return isinstance(value, VKind) and value.kind in ("sqlalchemy.Engine", "sqlalchemy.AsyncEngine")
+
+    def _borrows_connection(self, call: ir.Call, scope: _Scope) -> bool:
+        """`factory()` where this function gave the factory a bind that is not an engine:
+        `async_sessionmaker(bind=conn)()`, `maker = sessionmaker(bind=conn)` then `maker()`, or
+        `factory.configure(bind=conn)` then `factory()`. Its sessions borrow that connection,
+        as `Session(bind=conn)` does (`_binds_engine`); a factory made elsewhere keeps its bind."""
+        target = strip(call.func)
+        made = target if type(target) is ir.Call else None
+        if type(target) is ir.Name and scope.fn is not None:
+            hit = facts_of(self.model, scope.mod, scope.fn).reaching(target.id, target.pos)
+            value = strip(hit[1]) if hit is not None else None
+            made = value if type(value) is ir.Call else None
+        if made is not None and self._makes_factory(made, scope) and (made.args or dict(made.kwargs).get("bind")):
+            return not self._binds_engine(made, scope)
+        receiver = path_of(target)
+        if receiver is None or scope.fn is None:
+            return False
+        configured = None
+        sites = scope.mod.ir.sites
+        for sid in scope.fn.ir.sites:
+            expr = sites[sid].expr
+            if sid < call.site and type(expr) is ir.Call and type(expr.func) is ir.Attr \
+                    and expr.func.attr == "configure" and "bind" in dict(expr.kwargs) \
+                    and path_of(expr.func.value) == receiver:
+                configured = expr
+        return configured is not None and not self._binds_engine(configured, scope)
+
+    def _makes_factory(self, call: ir.Call, scope: _Scope) -> bool:
+        """Is this a call of `sessionmaker` / `async_sessionmaker` (or the like)?"""
+        func = self.model.eval(call.func, scope)
+        entry = self.model.entry(func.qualname) if isinstance(func, VExt) else None
+        return entry is not None and entry.returns in FACTORY_KINDS
 
     def fresh_factory(self, fn: _Func, depth: int = 0) -> str | None:
         """A plain project function every `return` of which hands out a new session: its kind."""

@@ -147,7 +147,9 @@ class SessionNotClosed(Rule):
     do not close, but are treated as closing. Any `close()` in a `finally` or `except`
     counts, even one that does not cover every path. A `Session`/`AsyncSession` built on a
     connection it is given (`Session(bind=op.get_bind())` in a migration) borrows that
-    connection and is not reported, nor is one whose bind cannot be resolved to an engine.
+    connection and is not reported, nor is one whose bind cannot be resolved to an engine;
+    the same holds for a session from a factory the function itself gave such a bind
+    (`async_sessionmaker(bind=conn)`, `factory.configure(bind=conn)`).
     Scripts and tests are checked like application code (use `per-file-ignores`).
 
     ## References
