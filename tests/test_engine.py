@@ -213,3 +213,36 @@ def test_a_route_label_carries_its_router_prefix() -> None:
         ''')
     report = engine.check_source(code, "keys.py", Options(select=("LOOP101",)))
     assert [f.route for f in report.findings] == ["POST /api-keys", "GET /api-keys/{key_id}", "GET /health"]
+
+
+def test_a_route_label_names_the_methods_a_registration_lists() -> None:
+    code = textwrap.dedent('''\
+        from fastapi import FastAPI
+        from sqlalchemy.orm import Session
+
+        app = FastAPI()
+
+
+        @app.api_route("/kinds", methods=["GET", "head"])
+        async def kinds(db: Session):
+            db.commit()
+
+
+        async def count(db: Session):
+            db.commit()
+
+
+        async def unsaid(db: Session):
+            db.commit()
+
+
+        async def listen(db: Session):
+            db.commit()
+
+
+        app.add_api_route("/count", count, methods=["POST"])
+        app.add_api_route("/unsaid", unsaid)
+        app.add_api_websocket_route("/listen", listen)
+        ''')
+    report = engine.check_source(code, "app.py", Options(select=("LOOP101",)))
+    assert [f.route for f in report.findings] == ["GET|HEAD /kinds", "POST /count", "ROUTE /unsaid", "WEBSOCKET /listen"]

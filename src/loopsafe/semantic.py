@@ -2141,7 +2141,8 @@ def _routes_in(model: ProjectModel, mod: _Mod) -> tuple[tuple[bool, tuple[str, s
                                                                 "add_api_websocket_route"):
             path = call.args[0] if call.args else dict(call.kwargs).get("path")
             target = call.args[1] if len(call.args) > 1 else dict(call.kwargs).get("endpoint")
-            label = "ROUTE " + (path.value if isinstance(path, ir.Const) else "?")
+            verb = "WEBSOCKET" if call.func.attr == "add_api_websocket_route" else _methods(call, "ROUTE")
+            label = verb + " " + (path.value if isinstance(path, ir.Const) else "?")
         if target is None:
             continue
         scope = _Scope(mod, mod.funcs.get(site.function) if site.function else None)
@@ -2408,8 +2409,19 @@ def _route_label(dec: ir.Expr, prefix: str = "") -> str:
         shown = "?"
     else:
         shown = (prefix + path.value) or "/"
-    verb = {"api_route": "ROUTE", "route": "ROUTE", "websocket": "WEBSOCKET"}.get(method, method.upper())
+    verb = {"api_route": _methods(dec, "ROUTE"), "route": _methods(dec, "ROUTE"),
+            "websocket": "WEBSOCKET"}.get(method, method.upper())
     return f"{verb} {shown}"
+
+
+def _methods(call: ir.Call, default: str) -> str:
+    """The HTTP methods a route registration names (`methods=["POST"]` -> "POST", two or
+    more joined by "|"), else `default`."""
+    methods = dict(call.kwargs).get("methods")
+    if type(methods) is not ir.Seq or not methods.items:
+        return default
+    names = [m.value for m in methods.items if type(m) is ir.Const and isinstance(m.value, str)]
+    return "|".join(name.upper() for name in names) if len(names) == len(methods.items) else default
 
 
 def _is_none(expr: ir.Expr) -> bool:
