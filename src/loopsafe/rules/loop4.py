@@ -141,7 +141,9 @@ class _Effects:
 #: table, column or other schema name (`f'DELETE FROM "{table}"'`, `f"ALTER TABLE t ADD COLUMN {col}"`)
 _SCHEMA_NAME_PREFIX = re.compile(
     r"(?is)(?:\b(?:from|into|update|table|join|exists|truncate|describe|analyze|vacuum|reindex|column|"
-    r"trigger|index|view|schema|database|sequence)|\bpragma\s+\w+\s*\()\s*[\"`\[]?\s*$")
+    r"trigger|index|view|schema|database|sequence)\s*[\"`\[]?"
+    # SQLite's `PRAGMA table_info('users')` names its table as a string
+    r"|\bpragma\s+\w+\s*\(\s*[\"'`\[]?)\s*$")
 
 
 def _per_schema_object(model: ProjectModel, fn: _Func, site: ir.Site, loop: ir.Loop) -> bool:
