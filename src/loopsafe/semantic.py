@@ -1319,18 +1319,29 @@ class ProjectModel:
         return None
 
     def instance_attr(self, module: str, qualname: str, name: str, inst_env: tuple = ()) -> Value:
-        for mod, cls in self.mro(module, qualname):
-            pairs = mod.self_attrs.get(f"{cls.qualname}.{name}")
-            if pairs:
-                me = VInst(module, qualname)
-                for fn, expr in pairs:
-                    extra = inst_env if fn.ir.name == "__init__" else ()
-                    scope = _Scope(mod, fn, tuple(sorted(((fn.ir.params[0].name, me), *extra),
-                                                         key=lambda kv: kv[0])))
-                    value = self._first(scope, [expr], ("self", cls.qualname, name))
-                    if value is not None:
-                        return value
-        return self.class_attr(module, qualname, name)
+        guard = ("self-attr", module, qualname, name)
+        if guard in self._in_progress:
+            # an attribute assigned from itself in several methods (a query builder's
+            # `self.query = self.query.where(...)`): each assignment is followed one level,
+            # not along every chain of methods (factorially many: minutes on a dozen methods)
+            self._guard_hits += 1
+            return None
+        self._in_progress.add(guard)
+        try:
+            for mod, cls in self.mro(module, qualname):
+                pairs = mod.self_attrs.get(f"{cls.qualname}.{name}")
+                if pairs:
+                    me = VInst(module, qualname)
+                    for fn, expr in pairs:
+                        extra = inst_env if fn.ir.name == "__init__" else ()
+                        scope = _Scope(mod, fn, tuple(sorted(((fn.ir.params[0].name, me), *extra),
+                                                             key=lambda kv: kv[0])))
+                        value = self._first(scope, [expr], ("self", cls.qualname, name))
+                        if value is not None:
+                            return value
+            return self.class_attr(module, qualname, name)
+        finally:
+            self._in_progress.discard(guard)
 
     # --- calls ------------------------------------------------------------------------
     def call_result(self, call: ir.Call, scope: _Scope) -> Value:
