@@ -2420,8 +2420,10 @@ def _route_label(dec: ir.Expr, prefix: str = "") -> str:
         shown = "?"
     else:
         shown = (prefix + path.value) or "/"
-    verb = {"api_route": _methods(dec, "ROUTE"), "route": _methods(dec, "ROUTE"),
-            "websocket": "WEBSOCKET"}.get(method, method.upper())
+    if method in ("api_route", "route"):
+        verb = _methods(dec, "ROUTE")
+    else:
+        verb = "WEBSOCKET" if method == "websocket" else method.upper()
     return f"{verb} {shown}"
 
 
