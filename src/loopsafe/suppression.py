@@ -216,12 +216,12 @@ def _scanned_map(text: str) -> _TokenMap | None:
             line += 1
             first, line_start = line, match.end()
         elif kind == "string":
-            text = match.group()
-            depth -= _bracket_balance(text)
-            breaks = text.count("\n")
+            literal = match.group()
+            depth -= _bracket_balance(literal)
+            breaks = literal.count("\n")
             if breaks:
                 line += breaks
-                line_start = match.start() + text.rfind("\n") + 1
+                line_start = match.start() + literal.rfind("\n") + 1
         elif kind == "comment":
             comments[line] = (match.start() - line_start, match.group())
             depth -= _bracket_balance(match.group())
