@@ -339,6 +339,26 @@ def test_color_is_forced_and_suppressed(project: Path) -> None:
     assert "\x1b" not in run("check", env={"FORCE_COLOR": "1", "NO_COLOR": "1"}).stdout
 
 
+@pytest.mark.parametrize("output_format", ["full", "concise", "json"])
+def test_rich_is_imported_only_to_colour_output(project: Path, output_format: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    def imports_rich(env: dict[str, str]) -> bool:
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "loopsafe", "check", "--output-format", output_format],
+            cwd=project, capture_output=True, text=True,
+            env={**os.environ, "LOOPSAFE_NO_REPLAY": "1", "NO_COLOR": "", "FORCE_COLOR": "", **env},
+        )
+        assert proc.returncode == 1 and "LOOP10" in proc.stdout
+        return any(line.split("|")[-1].strip().split(".")[0] == "rich"
+                   for line in proc.stderr.splitlines() if line.startswith("import time:"))
+
+    assert not imports_rich({})
+    assert imports_rich({"FORCE_COLOR": "1"}) is (output_format != "json")
+
+
 def test_stdin(project: Path) -> None:
     result = run("check", "-", "--stdin-filename", "app/api.py", "--output-format", "json", input=API)
     assert result.exit_code == 1

@@ -269,7 +269,7 @@ def test_use_color(tty: bool, env: dict[str, str], expected: bool) -> None:
 
 def emitted(color: bool) -> str:
     stream = io.StringIO()
-    render.emit(render.make_console(stream, color=color), render.format_full(report(chained()), {"app/api.py": API}))
+    render.emit(stream, render.format_full(report(chained()), {"app/api.py": API}), color=color)
     return stream.getvalue()
 
 
@@ -284,8 +284,32 @@ def test_colour_output_and_no_wrapping() -> None:
     assert "\x1b[" in out
     long = Finding("LOOP101", "x" * 300, "a.py", 1, 1, 1, 2, "")
     stream = io.StringIO()
-    render.emit(render.make_console(stream, color=False), render.format_concise(report(long), show_summary=False))
+    render.emit(stream, render.format_concise(report(long), show_summary=False), color=False)
     assert stream.getvalue() == f"a.py:1:1: LOOP101 {'x' * 300}\n"  # not wrapped at 80 columns
+
+
+def test_styled_text_draws_as_the_rich_text_it_stands_for() -> None:
+    from rich.console import Console
+    from rich.text import Text
+
+    def drawn(text) -> str:
+        stream = io.StringIO()
+        Console(file=stream, color_system="standard", force_terminal=True).print(text, soft_wrap=True)
+        return stream.getvalue()
+
+    inner = render.Styled("summary\n", style="bold")
+    styled = render.Styled("\n").join([
+        render.Styled.assemble(("a.py:1:2:", "bold"), " ", ("LOOP101", "bold red"), " message"),
+        render.Styled.assemble("x ", inner).append("trail", "dim"),
+    ])
+    rich_inner = Text("summary\n", style="bold")
+    rich_text = Text("\n").join([
+        Text.assemble(("a.py:1:2:", "bold"), " ", ("LOOP101", "bold red"), " message"),
+        Text.assemble("x ", rich_inner).append("trail", "dim"),
+    ])
+    assert styled.plain == rich_text.plain
+    assert drawn(styled.to_rich()) == drawn(rich_text)
+    assert "\x1b[1;31mLOOP101" in drawn(styled.to_rich())
 
 
 # --------------------------------------------------------------------------- paths for CI formats

@@ -690,7 +690,7 @@ def repository_root(project_root: Path) -> Path:
 def _print_parse_errors(report: Report) -> None:
     from loopsafe import render
 
-    render.emit(render.make_console(sys.stderr), render.format_parse_errors(report.parse_errors))
+    render.emit(sys.stderr, render.format_parse_errors(report.parse_errors))
 
 
 def _write_output(
@@ -714,19 +714,19 @@ def _write_output(
     else:
         stream = sys.stdout
     try:
-        console = render.make_console(stream, color=False if output_file is not None else None)
+        color = False if output_file is not None else None
         if statistics:
             names = {rule.code: rule.name for rule in _all_rules()}
             if output_format == "json":
                 stream.write(render.format_statistics_json(report, names))
             else:
-                render.emit(console, render.format_statistics(report, names))
+                render.emit(stream, render.format_statistics(report, names), color=color)
         elif output_format == "full":
-            render.emit(console, render.format_full(report, sources, show_summary=not quiet,
-                                                    unsafe_fixes=unsafe_fixes, fixed=fixed))
+            render.emit(stream, render.format_full(report, sources, show_summary=not quiet,
+                                                    unsafe_fixes=unsafe_fixes, fixed=fixed), color=color)
         elif output_format == "concise":
-            render.emit(console, render.format_concise(report, show_summary=not quiet,
-                                                       unsafe_fixes=unsafe_fixes, fixed=fixed))
+            render.emit(stream, render.format_concise(report, show_summary=not quiet,
+                                                       unsafe_fixes=unsafe_fixes, fixed=fixed), color=color)
         else:
             stream.write(_format_data(output_format, report, sources, cwd=cwd, root=root))
             if output_format in _DATA_FORMATS and report.parse_errors:

@@ -1,9 +1,12 @@
 """Turning a :class:`~loopsafe.model.Report` into what the user reads.
 
-This is the only module that imports rich. Every formatter is a pure function of its
-arguments (findings, source texts, the current directory): nothing here reads files,
-looks at the environment or decides exit codes, except :func:`use_color` and
-:func:`make_console`, which exist precisely to make that one decision in one place.
+This is the only module that imports rich, and only to colour a terminal's output (or draw
+`loopsafe explain`'s markdown): formatters build :class:`Styled` text, which plain output
+writes as it is. Importing rich costs more than a run's whole output (a run after an edit
+takes a few tenths of a second). Every formatter is a pure function of its arguments
+(findings, source texts, the current directory): nothing here reads files, looks at the
+environment or decides exit codes, except :func:`use_color` and :func:`make_console`, which
+exist precisely to make that one decision in one place.
 
 Formats
 -------
@@ -68,14 +71,14 @@ import os
 import re
 from collections import Counter
 from pathlib import PurePath
-from typing import IO, Any, Iterable, Mapping, Sequence
-
-from rich.cells import cell_len
-from rich.console import Console
-from rich.text import Text
+from typing import IO, TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from loopsafe.discovery import display_path
 from loopsafe.model import Finding, Fix, Frame, ParseError, Report
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.console import Console
+    from rich.text import Text
 
 OUTPUT_FORMATS = ("full", "concise", "json", "json-lines", "sarif", "github", "gitlab")
 
@@ -165,6 +168,75 @@ JSON_SCHEMA: dict[str, Any] = {
 }
 
 
+# --------------------------------------------------------------------------- styled text
+
+
+def _styles(outer: str | None, inner: str | None) -> str | None:
+    return f"{outer} {inner}" if outer and inner else outer or inner
+
+
+class Styled:
+    """Text made of spans, each with a rich style (or none), and a style for the whole: the
+    part of `rich.text.Text` the formatters use, without importing rich."""
+
+    __slots__ = ("spans", "style")
+
+    def __init__(self, text: str = "", style: str | None = None) -> None:
+        self.spans: list[tuple[str, str | None]] = [(text, None)] if text else []
+        self.style = style
+
+    @classmethod
+    def assemble(cls, *parts: str | tuple[str, str] | Styled) -> Styled:
+        out = cls()
+        for part in parts:
+            if isinstance(part, Styled):
+                out.append_text(part)
+            elif isinstance(part, tuple):
+                out.append(*part)
+            else:
+                out.append(part)
+        return out
+
+    def append(self, text: str, style: str | None = None) -> Styled:
+        if text:
+            self.spans.append((text, style))
+        return self
+
+    def append_text(self, other: Styled) -> Styled:
+        self.spans.extend((text, _styles(other.style, style)) for text, style in other.spans)
+        return self
+
+    def join(self, items: Iterable[Styled]) -> Styled:
+        """The items with this text between them (as `str.join`)."""
+        out = Styled()
+        for i, item in enumerate(items):
+            if i:
+                out.append_text(self)
+            out.append_text(item)
+        return out
+
+    @property
+    def plain(self) -> str:
+        return "".join(text for text, _style in self.spans)
+
+    def to_rich(self) -> Text:
+        from rich.text import Text
+
+        out = Text(style=self.style or "")
+        for text, style in self.spans:
+            out.append(text, style)
+        return out
+
+
+def _cell_len(text: str) -> int:
+    """Terminal cells *text* takes (wide characters take two)."""
+    if text.isascii():
+        return len(text)
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
 # --------------------------------------------------------------------------- consoles
 
 
@@ -184,6 +256,8 @@ def use_color(stream: IO[str], environ: Mapping[str, str] | None = None) -> bool
 
 def make_console(stream: IO[str], *, color: bool | None = None, width: int | None = None) -> Console:
     """A console for *stream*; with colour off it emits no escape sequences at all."""
+    from rich.console import Console
+
     if color is None:
         color = use_color(stream)
     console = Console(
@@ -206,10 +280,19 @@ def make_console(stream: IO[str], *, color: bool | None = None, width: int | Non
     return console
 
 
-def emit(console: Console, text: Text) -> None:
-    """Print *text* verbatim: no wrapping at the console width, no markup, no highlighting."""
-    if text.plain:
-        console.print(text, soft_wrap=True, end="" if text.plain.endswith("\n") else "\n")
+def emit(stream: IO[str], text: Styled, *, color: bool | None = None) -> None:
+    """Write *text* verbatim: no wrapping at the console width, no markup, no highlighting;
+    in colour when *color* (default: :func:`use_color`)."""
+    plain = text.plain
+    if not plain:
+        return
+    end = "" if plain.endswith("\n") else "\n"
+    if color is None:
+        color = use_color(stream)
+    if color:
+        make_console(stream, color=True).print(text.to_rich(), soft_wrap=True, end=end)
+    else:
+        stream.write(plain + end)
 
 
 def print_markdown(console: Console, markdown: str) -> None:
@@ -271,8 +354,8 @@ def _sorted_errors(errors: Sequence[ParseError]) -> list[ParseError]:
     return sorted(errors, key=lambda e: (e.path, e.line, e.column, e.message))
 
 
-def _location(path: str, line: int, column: int) -> Text:
-    return Text.assemble((f"{_printable(path)}:{line}:{column}:", STYLE_PATH))
+def _location(path: str, line: int, column: int) -> Styled:
+    return Styled.assemble((f"{_printable(path)}:{line}:{column}:", STYLE_PATH))
 
 
 #: marks a finding whose fix `--fix` would apply (as ruff does)
@@ -285,9 +368,9 @@ def fix_applies(finding: Finding, unsafe_fixes: bool = False) -> bool:
     return fix is not None and (fix.applicability == "safe" or unsafe_fixes)
 
 
-def _header(finding: Finding, unsafe_fixes: bool = False) -> Text:
+def _header(finding: Finding, unsafe_fixes: bool = False) -> Styled:
     marker = f"{FIX_MARKER} " if fix_applies(finding, unsafe_fixes) else ""
-    return Text.assemble(
+    return Styled.assemble(
         _location(finding.path, finding.line, finding.column),
         " ",
         (finding.code, STYLE_CODE),
@@ -297,8 +380,8 @@ def _header(finding: Finding, unsafe_fixes: bool = False) -> Text:
     )
 
 
-def _parse_error_line(error: ParseError) -> Text:
-    return Text.assemble(
+def _parse_error_line(error: ParseError) -> Styled:
+    return Styled.assemble(
         _location(error.path, error.line, error.column),
         " ",
         (PARSE_ERROR_CODE, STYLE_CODE),
@@ -307,7 +390,7 @@ def _parse_error_line(error: ParseError) -> Text:
     )
 
 
-def _snippet(finding: Finding, source: str) -> Text:
+def _snippet(finding: Finding, source: str) -> Styled:
     """The source line with the finding's range underlined, behind a line-number gutter."""
     source = source.rstrip()
     start = min(max(finding.column - 1, 0), len(source))
@@ -318,11 +401,11 @@ def _snippet(finding: Finding, source: str) -> Text:
     shown = _printable(source).expandtabs(TAB_WIDTH)
     # Measure the expanded prefix in terminal cells, so tabs and wide characters keep the
     # carets under the right characters.
-    indent = cell_len(_printable(source[:start]).expandtabs(TAB_WIDTH))
-    width = max(cell_len(_printable(source[:end]).expandtabs(TAB_WIDTH)) - indent, 1)
+    indent = _cell_len(_printable(source[:start]).expandtabs(TAB_WIDTH))
+    width = max(_cell_len(_printable(source[:end]).expandtabs(TAB_WIDTH)) - indent, 1)
     number = str(finding.line)
     gutter = " " * len(number)
-    return Text.assemble(
+    return Styled.assemble(
         (f"{number} |", STYLE_GUTTER),
         f" {shown}\n",
         (f"{gutter} |", STYLE_GUTTER),
@@ -338,7 +421,7 @@ def _frame_text(frame: Frame) -> str:
     return _printable(text)
 
 
-def summary(report: Report, *, unsafe_fixes: bool = False, fixed: int = 0) -> Text:
+def summary(report: Report, *, unsafe_fixes: bool = False, fixed: int = 0) -> Styled:
     """``Found N findings in M files.`` / ``K files could not be parsed.`` / ``All checks passed.``
 
     Then, as ruff does, how many findings ``--fix`` would fix (``[*] N fixable with the
@@ -367,20 +450,20 @@ def summary(report: Report, *, unsafe_fixes: bool = False, fixed: int = 0) -> Te
         lines.append(f"{unparsed} {'file' if unparsed == 1 else 'files'} {verb}.")
     if not report.findings and not unparsed:
         lines.append("All checks passed.")
-    return Text("\n".join(lines), style="bold")
+    return Styled("\n".join(lines), style="bold")
 
 
 # --------------------------------------------------------------------------- formats
 
 
 def format_full(report: Report, sources: Mapping[str, str], *, show_summary: bool = True,
-                unsafe_fixes: bool = False, fixed: int = 0) -> Text:
+                unsafe_fixes: bool = False, fixed: int = 0) -> Styled:
     """The ``full`` format. *sources* maps a finding's path to its file's text.
 
     A finding ``--fix`` would fix is marked ``[*]`` (unsafe fixes only with *unsafe_fixes*).
     """
     lines = SourceLines(sources)
-    blocks: list[Text] = []
+    blocks: list[Styled] = []
     for finding in _sorted(report.findings):
         block = _header(finding, unsafe_fixes)
         source = lines.line(finding.path, finding.line)
@@ -389,7 +472,7 @@ def format_full(report: Report, sources: Mapping[str, str], *, show_summary: boo
             block.append_text(_snippet(finding, source))
         if finding.fix_title:
             block.append("\n")
-            block.append_text(Text.assemble(("  help: ", STYLE_HELP), _printable(finding.fix_title)))
+            block.append_text(Styled.assemble(("  help: ", STYLE_HELP), _printable(finding.fix_title)))
         for frame in finding.chain:
             block.append("\n")
             block.append(_frame_text(frame), STYLE_TRAIL)
@@ -402,18 +485,18 @@ def format_full(report: Report, sources: Mapping[str, str], *, show_summary: boo
         blocks.append(errors)
     if show_summary:
         blocks.append(summary(report, unsafe_fixes=unsafe_fixes, fixed=fixed))
-    out = Text("\n\n").join(blocks)
+    out = Styled("\n\n").join(blocks)
     if out.plain:
         out.append("\n")
     return out
 
 
 def format_concise(report: Report, *, show_summary: bool = True, unsafe_fixes: bool = False,
-                   fixed: int = 0) -> Text:
+                   fixed: int = 0) -> Styled:
     """The ``concise`` format: one line per finding, then parse errors and the summary."""
     parts = [_header(finding, unsafe_fixes) for finding in _sorted(report.findings)]
     parts.extend(_parse_error_line(error) for error in _sorted_errors(report.parse_errors))
-    body = Text("\n").join(parts)
+    body = Styled("\n").join(parts)
     if show_summary:
         if parts:
             body.append("\n")
@@ -423,9 +506,9 @@ def format_concise(report: Report, *, show_summary: bool = True, unsafe_fixes: b
     return body
 
 
-def format_parse_errors(errors: Sequence[ParseError]) -> Text:
+def format_parse_errors(errors: Sequence[ParseError]) -> Styled:
     """``path:line:col: E999 message`` for every file that could not be parsed."""
-    out = Text("\n").join(_parse_error_line(error) for error in _sorted_errors(errors))
+    out = Styled("\n").join(_parse_error_line(error) for error in _sorted_errors(errors))
     return out
 
 
@@ -619,14 +702,14 @@ def statistics_rows(report: Report, names: Mapping[str, str]) -> list[tuple[int,
     return sorted(((n, code, names.get(code, "")) for code, n in counts.items()), key=lambda r: (-r[0], r[1]))
 
 
-def format_statistics(report: Report, names: Mapping[str, str]) -> Text:
+def format_statistics(report: Report, names: Mapping[str, str]) -> Styled:
     """``count  CODE  name`` lines, columns aligned."""
     rows = statistics_rows(report, names)
     if not rows:
-        return Text("")
+        return Styled("")
     count_width = max(len(str(n)) for n, _, _ in rows)
     code_width = max(len(code) for _, code, _ in rows)
-    out = Text()
+    out = Styled()
     for n, code, name in rows:
         out.append(f"{n:>{count_width}}  ")
         out.append(code.ljust(code_width), STYLE_CODE)
