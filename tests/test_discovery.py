@@ -351,6 +351,34 @@ def test_decode_unknown_cookie() -> None:
         decode_source(b"# coding: klingon\nx = 1\n")
 
 
+def _decoded_by_detect_encoding(data: bytes) -> tuple[str, object]:
+    """What the interpreter's own rule gives: ("ok", text) or ("error", position)."""
+    import io
+    import tokenize
+
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        return "ok", data.decode(encoding)
+    except (SyntaxError, UnicodeDecodeError, LookupError):
+        return "error", None
+
+
+@pytest.mark.parametrize("first", [b"", b"x = 1", b"# comment", b"# -*- coding: latin-1 -*-", b"# vim: set fileencoding=cp1252 :",
+                                   b"\xef\xbb\xbf# coding: utf-8", b"\xef\xbb\xbfx = 1", b"x = '\xe9'", b"# coding: klingon",
+                                   b"encoding = 'x'"])
+@pytest.mark.parametrize("second", [b"", b"# coding: latin-1", b"y = '\xe9'", b"y = '\xc3\xa9'", b"z = 2"])
+@pytest.mark.parametrize("newline", [b"\n", b"\r\n", b"\r"])
+def test_decode_agrees_with_detect_encoding(first: bytes, second: bytes, newline: bytes) -> None:
+    # decode_source skips detect_encoding when no BOM or cookie can be there: same outcome
+    data = first + newline + second + newline + "w = 'é'".encode("latin-1" if b"latin" in first + second else "utf-8")
+    expected = _decoded_by_detect_encoding(data)
+    try:
+        got: tuple[str, object] = "ok", decode_source(data)
+    except DecodeError:
+        got = "error", None
+    assert got == expected
+
+
 def test_read_source(tmp_path: Path) -> None:
     make_tree(tmp_path, {"good.py": "x = 1\n", "bad.py": b"# coding: utf-8\nx = '\xfe'\n"})
     good = read_source(str(tmp_path / "good.py"), "good.py")

@@ -21,8 +21,6 @@ from __future__ import annotations
 import io
 import os
 import sys
-import tokenize
-import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Sequence
@@ -384,6 +382,8 @@ def _run(sources: list[SourceFile], errors: list[ParseError], settings: Settings
                                  focus=[s.path for s in sources] if context else None)
         except Exception as exc:  # noqa: BLE001
             # A crash must not look like "findings" (exit 1) to CI: report it as an error.
+            import traceback
+
             traceback.print_exc(file=sys.stderr)
             raise LoopsafeError(
                 f"internal error while analysing ({type(exc).__name__}: {exc}); please report this bug"
@@ -569,6 +569,8 @@ _CHANGED = "changed on disk"
 def _write_back(target: str, expected: str, new_text: str) -> str:
     """Write `new_text` over `target` in the file's own encoding (line endings as given), if
     the file still holds `expected`: "" when written, `_CHANGED`, or why it could not be."""
+    import tokenize
+
     from loopsafe.discovery import DecodeError, decode_source
 
     try:

@@ -17,7 +17,6 @@ afresh (the file's ``select``, ``extend-select`` and ``ignore`` no longer apply)
 """
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import sys
@@ -228,7 +227,7 @@ def selector_problem(selector: str) -> str | None:
     if re.fullmatch(r"LOOP[1-5]?", selector):
         return None
     if not any(code.startswith(selector) for code in codes):
-        hint = difflib.get_close_matches(selector, codes, n=1)
+        hint = _close_matches(selector, codes, n=1)
         suffix = f"; did you mean {hint[0]!r}?" if hint else ""
         return f"unknown rule selector {selector!r}{suffix}"
     return None
@@ -282,7 +281,7 @@ def parse_config(table: Mapping[str, Any], path: Path) -> FileConfig:
     for key, value in table.items():
         validator = KEYS.get(key)
         if validator is None:
-            hint = difflib.get_close_matches(key, KEYS, n=1)
+            hint = _close_matches(key, KEYS, n=1)
             suffix = f"; did you mean {hint[0]!r}?" if hint else ""
             raise ConfigError(f"{_where(path, key)}: unknown key{suffix}")
         values[key.replace("-", "_")] = validator(value, key, path)
@@ -441,3 +440,9 @@ def resolve_settings(
         unsafe_fixes = bool(config.unsafe_fixes)
     return Settings(options, discovery, per_file, project_root, config.path,
                     fixable=config.fixable, unfixable=config.unfixable, unsafe_fixes=unsafe_fixes)
+
+
+def _close_matches(word: str, candidates: Iterable[str], n: int = 1) -> list[str]:
+    import difflib  # only to suggest a name in an error message
+
+    return difflib.get_close_matches(word, candidates, n=n)

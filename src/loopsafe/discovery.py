@@ -30,11 +30,11 @@ so already walked under its real name), and not following them makes loops impos
 """
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import re
 import stat
-import tokenize
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import PurePath
@@ -616,6 +616,24 @@ class DecodeError(Exception):
 
 def decode_source(data: bytes) -> str:
     """Decode Python source the way the interpreter does: BOM, then PEP 263 cookie, else UTF-8."""
+    first = data.find(b"\n")
+    second = data.find(b"\n", first + 1) if first >= 0 else -1
+    if b"coding" not in (data if second < 0 else data[:second]) and not data.startswith(codecs.BOM_UTF8):
+        # no BOM, and no cookie in the first two lines (where detect_encoding looks): UTF-8
+        encoding = "utf-8"
+    else:
+        encoding = _declared_encoding(data)
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        return _raise_decode(f"cannot decode as {encoding}: {exc.reason}", data, exc.start)
+    except LookupError as exc:  # pragma: no cover - detect_encoding already validated it
+        return _raise_decode(str(exc), data, None)
+
+
+def _declared_encoding(data: bytes) -> str:
+    import tokenize
+
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
     except SyntaxError as exc:
@@ -626,13 +644,8 @@ def decode_source(data: bytes) -> str:
             data.decode("utf-8")
         except UnicodeDecodeError as bad:
             return _raise_decode(f"cannot decode as utf-8: {bad.reason}", data, bad.start)
-        return _raise_decode(str(exc), data, None)
-    try:
-        return data.decode(encoding)
-    except UnicodeDecodeError as exc:
-        return _raise_decode(f"cannot decode as {encoding}: {exc.reason}", data, exc.start)
-    except LookupError as exc:  # pragma: no cover - detect_encoding already validated it
-        return _raise_decode(str(exc), data, None)
+        _raise_decode(str(exc), data, None)
+    return encoding
 
 
 def _raise_decode(message: str, data: bytes, offset: int | None) -> str:

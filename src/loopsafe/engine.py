@@ -59,11 +59,13 @@ def selected_codes(options: Options) -> set[str]:
     return chosen
 
 
-def module_name_for(path: str, known: set[str], src_roots: Sequence[str] = ()) -> tuple[str, bool]:
+def module_name_for(path: str, known: set[str], src_roots: Sequence[str] = (),
+                    folders: dict[str, bool] | None = None) -> tuple[str, bool]:
     """Dotted module name of a file and whether it is a package `__init__`.
 
     The source root is the first folder above the file without an `__init__.py`
     (among the files given, or on disk), unless a configured `src` root contains it.
+    `folders` remembers which folders have one, across the calls for one project's files.
     """
     norm = os.path.normpath(path)
     directory, filename = os.path.split(norm)
@@ -77,13 +79,19 @@ def module_name_for(path: str, known: set[str], src_roots: Sequence[str] = ()) -
                 rel = rel[:-1]
             return ".".join(rel), is_package
     parts = [] if is_package else [stem]
+    if folders is None:
+        folders = {}
 
     def has_init(folder: str) -> bool:
-        init = os.path.join(folder, "__init__.py")
-        if init in known:
-            return True
-        replay.note_exists(init)  # outside the files checked: one created there renames modules
-        return os.path.isfile(init)
+        found = folders.get(folder)
+        if found is None:
+            init = os.path.join(folder, "__init__.py")
+            found = init in known
+            if not found:
+                replay.note_exists(init)  # outside the files checked: one created there renames modules
+                found = os.path.isfile(init)
+            folders[folder] = found
+        return found
 
     while directory:
         # a folder without __init__.py inside a regular package is a namespace
@@ -276,13 +284,14 @@ def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
 
     abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
     known = {os.path.normpath(p) for p in abspaths.values()}
+    folders: dict[str, bool] = {}
     results: dict[str, ir.ModuleIR | ParseError | Pending] = {}
     work: list[_Work] = []
     for source in files:
         if names is not None and source.path in names:
             name, is_package = names[source.path]
         else:
-            name, is_package = module_name_for(abspaths[source.path], known, options.src)
+            name, is_package = module_name_for(abspaths[source.path], known, options.src, folders)
         key = ""
         if cache is not None:
             key = keys.get(source.path) if keys is not None else None
@@ -500,8 +509,9 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
     if cache is not None:
         abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
         known = {os.path.normpath(p) for p in abspaths.values()}
+        folders: dict[str, bool] = {}
         for f in files:
-            name, is_package = names[f.path] = module_name_for(abspaths[f.path], known, options.src)
+            name, is_package = names[f.path] = module_name_for(abspaths[f.path], known, options.src, folders)
             keys.append((f.path, file_key(f.text, name, is_package)))
         # the options decide the rule selection; the rules themselves are in the cache's salt
         run = run_key(keys, (options, sorted(focus) if focus is not None else None, fixes))

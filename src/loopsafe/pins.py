@@ -5,7 +5,6 @@ Kept apart from the analysis so the command line can read a pin without importin
 """
 from __future__ import annotations
 
-import configparser
 import os
 import re
 
@@ -63,6 +62,8 @@ def read_fastapi_pin(directory: str) -> str:
         found += _from_pyproject(text)
     text = _read(os.path.join(directory, "setup.cfg"))
     if text:
+        import configparser
+
         parser = configparser.ConfigParser()
         try:
             parser.read_string(text)

@@ -34,7 +34,6 @@ import ast
 import hashlib
 import re
 import sys
-import tokenize
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -142,6 +141,8 @@ def _token_map(lines: Sequence[str]) -> _TokenMap | None:
     or a backslash continuation (which produces no token) extends it. ``None`` if the file
     does not tokenize.
     """
+    import tokenize  # here: Python <= 3.11 has no use for it on most files (`_scanned_map`)
+
     bodies = iter([_strip_eol(line)[0] + "\n" for line in lines])
     result = _TokenMap()
     first, last = sys.maxsize, -1
