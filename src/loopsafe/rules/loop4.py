@@ -176,6 +176,34 @@ def _per_schema_object(model: ProjectModel, fn: _Func, site: ir.Site, loop: ir.L
     return False
 
 
+#: keywords naming the statement of `execute`-like methods (DB-API, SQLAlchemy, asyncpg)
+_STATEMENT_KWARGS = ("statement", "sql", "query", "operation")
+
+
+def _runs_the_item(model: ProjectModel, fn: _Func, site: ir.Site, loop: ir.Loop) -> bool:
+    """`for statement in statements: cur.execute(statement)` (or `text(statement)`): the
+    loop's items are the statements themselves, each another one, run in turn as a script
+    is; no query is repeated for each item, so there is nothing to fetch together."""
+    call = site.expr
+    if type(call) is not ir.Call or type(call.func) is not ir.Attr or call.func.attr not in cat.SQL_TEXT_METHODS:
+        return False
+    stmt = call.args[0] if call.args else next((v for k, v in call.kwargs if k in _STATEMENT_KWARGS), None)
+    if type(stmt) is ir.Call and len(stmt.args) == 1 and not stmt.kwargs:
+        wrapper = facts_of(model, fn.module, fn).eval(stmt.func)
+        if not (isinstance(wrapper, VExt) and wrapper.qualname in _STATEMENT_WRAPPERS):
+            return False
+        stmt = stmt.args[0]
+    if type(stmt) is not ir.Name or stmt.id not in loop.targets:
+        return False
+    method = facts_of(model, fn.module, fn).eval(call.func)
+    return isinstance(method, VMethod) and method.name in cat.SQL_TEXT_METHODS
+
+
+#: calls that turn a SQL string into a statement object without changing what it runs
+_STATEMENT_WRAPPERS = frozenset({"sqlalchemy.text", "sqlalchemy.sql.text", "sqlalchemy.sql.expression.text",
+                                 "sqlmodel.text", "psycopg2.sql.SQL", "psycopg.sql.SQL"})
+
+
 #: SQLAlchemy constructs whose first argument is the table (or mapped class) they act on
 _TABLE_CONSTRUCTS = frozenset({"delete", "update", "insert", "select"})
 
@@ -423,8 +451,10 @@ def _loop_effects(model: ProjectModel, effects: _Effects) -> Iterator[tuple[_Fun
             if not found or loops.evaluated_once(site) or loops.batch_flush(site):
                 continue
             loop = loops.data_loop(site)
-            if loop is not None and QUERY in found and not found[QUERY] and _per_schema_object(model, fn, site, loop):
-                # `DELETE FROM "{table}"` per table: maintenance, not a query per row
+            if loop is not None and QUERY in found and not found[QUERY] and (
+                    _per_schema_object(model, fn, site, loop) or _runs_the_item(model, fn, site, loop)):
+                # `DELETE FROM "{table}"` per table: maintenance, not a query per row; a
+                # list of statements run one by one: a script, not a query per row
                 found = {k: v for k, v in found.items() if k != QUERY}
             if loop is not None and found:
                 found_here.append((site, loop, found))
@@ -489,7 +519,9 @@ class QueryInLoop(Rule):
     SQLAlchemy statement over a loop of mapped classes (`delete(cls)`, `session.query(model)`
     for each `cls` of a list of tables); nor is
     a schema statement (`CREATE`, `ALTER`, `DROP`, `TRUNCATE`, `GRANT`...), written in the
-    loop or returned or run by a helper. Test code (`conftest.py`, `test_*.py`, files
+    loop or returned or run by a helper, nor a loop whose items are the statements it runs
+    (`for statement in statements: cursor.execute(statement)`, or `text(statement)`): a
+    script, each statement another. Test code (`conftest.py`, `test_*.py`, files
     under `tests/`) and Alembic revisions (they run once, offline) are not checked.
 
     ## Why is this bad?
