@@ -8,7 +8,7 @@ from typing import Iterator
 from loopsafe import catalogue as cat
 from loopsafe import ir
 from loopsafe.flow import (
-    ASSIGN, RETURN, STORED, FunctionFacts, call_name, callees, calls, describe_loop, enclosing_loops, evaluated_operand,
+    ARG, ASSIGN, RETURN, STORED, FunctionFacts, call_name, callees, calls, describe_loop, enclosing_loops, evaluated_operand,
     facts_of, first_text, statement_text, strip_awaits, url_texts, walk,
 )
 from loopsafe.rules.base import Emit, Rule
@@ -757,6 +757,8 @@ def _kept(facts: FunctionFacts, call: ir.Call, depth: int = 0) -> bool:
     for role, parent in uses:
         if role == STORED:
             return not _request_scoped(facts, parent)
+        if role == ARG and _kept_wrapper(facts, parent, depth):
+            return True
         if role.startswith(ASSIGN + ":"):
             name = role[len(ASSIGN) + 1:]
             if "." in name or (fn is not None and name in fn.ir.globals_):
@@ -765,9 +767,17 @@ def _kept(facts: FunctionFacts, call: ir.Call, depth: int = 0) -> bool:
                 return True  # put in a dict or under a subscript (`_engines[url] = engine`): a cache
             for order, value in facts.bindings.get(name, ()):
                 if value is call and any(r == STORED or (r.startswith(ASSIGN + ":") and "." in r)
-                                         for _n, r, _p in facts.uses_of_binding(name, order)):
+                                         or (r == ARG and _kept_wrapper(facts, p, depth))
+                                         for _n, r, p in facts.uses_of_binding(name, order)):
                     return True
     return False
+
+
+def _kept_wrapper(facts: FunctionFacts, parent: ir.Expr | None, depth: int) -> bool:
+    """`self.sessions = scoped_session(factory)`, `self.factory = sessionmaker(create_engine(...))`:
+    handed to a call whose result is kept (and seen to be: a call whose result goes nowhere
+    visible is not taken as a cache here), the object lives as long as that result."""
+    return type(parent) is ir.Call and depth < 3 and bool(facts.uses(parent)) and _kept(facts, parent, depth + 1)
 
 
 def _returned(facts: FunctionFacts, call: ir.Call, uses) -> bool:
@@ -805,7 +815,8 @@ class EnginePerRequest(Rule):
     Reports `create_engine(...)`, `create_async_engine(...)`, `sessionmaker(...)` or
     `async_sessionmaker(...)` called in code that runs for every request: a route, a
     dependency (`Depends`/`Security`), an HTTP middleware, or a function they call. An
-    object kept after the first call (assigned to a global or an attribute, or made in an
+    object kept after the first call (assigned to a global or an attribute, or handed to
+    something that is, as in `self.sessions = scoped_session(factory)`, or made in an
     `@lru_cache`/`@cache` function) is fine, and so is anything run only at import time,
     in the lifespan, in a startup handler or under `if __name__ == "__main__":`.
 
