@@ -1039,6 +1039,19 @@ SESSION_PENDING_STATE = frozenset({"dirty", "new", "deleted"})
 DDL_STATEMENT = re.compile(
     r"(?is)^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*(?:create|alter|drop|truncate|comment\s+on|grant|revoke|vacuum|"
     r"analyze|reindex|cluster|rename|optimize\s+table|attach|detach)\s")
+#: transaction control written as SQL text: the first word (`COMMIT`/`END` commit)
+TRANSACTION_STATEMENT = re.compile(
+    r"(?is)^\s*(?:--[^\n]*\n\s*|/\*.*?\*/\s*)*(begin|start\s+transaction|savepoint|release|rollback|commit|end)\b")
+#: SQLAlchemy's DDL constructs (`session.execute(CreateSchema("s"))`): the statement each
+#: compiles to, as DDL_STATEMENT reads it (sqlalchemy.schema, also exported as sqlalchemy.sql.ddl)
+DDL_CONSTRUCTS = {
+    "CreateSchema": "CREATE SCHEMA", "DropSchema": "DROP SCHEMA", "CreateTable": "CREATE TABLE",
+    "DropTable": "DROP TABLE", "CreateIndex": "CREATE INDEX", "DropIndex": "DROP INDEX",
+    "CreateSequence": "CREATE SEQUENCE", "DropSequence": "DROP SEQUENCE", "AddConstraint": "ALTER TABLE",
+    "DropConstraint": "ALTER TABLE", "SetTableComment": "COMMENT ON TABLE",
+    "DropTableComment": "COMMENT ON TABLE", "SetColumnComment": "COMMENT ON COLUMN",
+    "DropColumnComment": "COMMENT ON COLUMN",
+}
 #: the methods that run SQL text a program wrote (what DDL_STATEMENT reads)
 SQL_TEXT_METHODS = frozenset({"execute", "executemany", "executescript", "exec_driver_sql", "exec"})
 #: kinds known from the code itself (`Model.objects`), never from an annotation: `await` in

@@ -273,6 +273,8 @@ def statement_text(model: ProjectModel, facts: FunctionFacts, expr: ir.Expr | No
     if name in _SQL_WRAPPERS:
         return statement_text(model, facts, expr.args[0], depth + 1) if expr.args else None
     value = facts.eval(func)
+    if isinstance(value, VExt) and value.qualname.startswith("sqlalchemy."):
+        return cat.DDL_CONSTRUCTS.get(value.qualname.rpartition(".")[2])  # `CreateSchema("s")`
     target = model.func(value) if isinstance(value, VFunc) else None
     if target is not None and target.ir.returns:
         helper = facts_of(model, target.module, target)
@@ -281,7 +283,7 @@ def statement_text(model: ProjectModel, facts: FunctionFacts, expr: ir.Expr | No
 
 
 #: calls that wrap SQL text into a statement object
-_SQL_WRAPPERS = frozenset({"text", "SQL", "literal_column"})
+_SQL_WRAPPERS = frozenset({"text", "SQL", "literal_column", "DDL"})
 
 
 def first_text(expr: ir.Expr) -> str | None:

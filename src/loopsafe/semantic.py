@@ -2063,9 +2063,11 @@ class ProjectModel:
         return not self.fact_has("app_imported", path)
 
     def is_migration_script(self, mod: _Mod) -> bool:
-        """An Alembic script (`env.py` uses `alembic.context`, a revision `alembic.op`): its
-        engine runs DDL, not requests. (Code that merely runs `alembic.command` is not one.)"""
-        return any(q in cat.MIGRATION_MODULES for _, q in mod.ir.imports)
+        """An Alembic script (`env.py` uses `alembic.context`, a revision `alembic.op`), or a
+        module in a `migrations` folder (Django's, a project's own migrator): it runs once,
+        offline, not for requests. (Code that merely runs `alembic.command` is not one.)"""
+        return any(q in cat.MIGRATION_MODULES for _, q in mod.ir.imports) \
+            or "migrations" in mod.ir.path.replace("\\", "/").split("/")[:-1]
 
     def is_startup_code(self, fn: _Func) -> bool:
         """Is this a lifespan, startup or shutdown handler? It runs on the loop, but before

@@ -105,8 +105,8 @@ class _Effects:
             elif op is None:
                 return {}
             what = _classify(k.name, func.name)
-            if what == QUERY and func.name in cat.SQL_TEXT_METHODS and self._schema_statement(fn, call):
-                return {}
+            if what == QUERY and func.name in cat.SQL_TEXT_METHODS:
+                what = self._statement_effect(fn, call)
             return {what: ()} if what else {}
         if op is not None:  # a library function or a callable kind that does I/O
             return {QUERY: ()}
@@ -129,12 +129,20 @@ class _Effects:
         return self.function(target, env, depth + 1)
 
 
-    def _schema_statement(self, fn: _Func, call: ir.Call) -> bool:
-        """`cur.execute("CREATE INDEX ...")`: a schema statement, run once per schema object."""
-        stmt = call.args[0] if call.args else next(
-            (v for k, v in call.kwargs if k in ("statement", "sql", "query", "operation")), None)
+    def _statement_effect(self, fn: _Func, call: ir.Call) -> str:
+        """What running SQL text does: a query, except a schema statement (`CREATE INDEX ...`,
+        `CreateSchema(...)`: run once per schema object) and transaction control (`SAVEPOINT`,
+        `RELEASE`, `ROLLBACK TO`: no rows to fetch together; `COMMIT` commits)."""
+        stmt = call.args[0] if call.args else next((v for k, v in call.kwargs if k in _STATEMENT_KWARGS), None)
         text = statement_text(self.model, facts_of(self.model, fn.module, fn), stmt) if stmt is not None else None
-        return text is not None and cat.DDL_STATEMENT.match(text) is not None
+        if text is None:
+            return QUERY
+        if cat.DDL_STATEMENT.match(text):
+            return ""
+        control = cat.TRANSACTION_STATEMENT.match(text)
+        if control:
+            return COMMIT if control.group(1).lower() in ("commit", "end") else ""
+        return QUERY
 
 
 #: the text of an f-string statement up to its first replacement field, when that field is a
@@ -285,9 +293,17 @@ class _Loops:
         for loop in enclosing_loops(self.fn.module, site):
             if _runs_once(loop, site):
                 continue  # `for ref in refs: if ...: continue / delete(ref) / break`
-            if loop.kind != ir.WHILE and loop.iter is not None and self.is_data(loop.iter, 0):
+            if loop.kind != ir.WHILE and loop.iter is not None and not self._streamed(loop) \
+                    and self.is_data(loop.iter, 0):
                 return loop
         return None
+
+    def _streamed(self, loop: ir.Loop) -> bool:
+        """`async for event in events` over a parameter: a stream whose items arrive one at a
+        time (events, messages, chunks), none there yet to fetch together when the loop starts."""
+        it = loop.iter
+        return loop.is_async and type(it) is ir.Name and it.id in self.params \
+            and self.facts.reaching(it.id, it.pos) is None
 
     def is_data(self, expr: ir.Expr, depth: int) -> bool:
         """Rows of a query, or a collection from the function's parameters (ids, a request body).
@@ -435,7 +451,7 @@ def _loop_effects(model: ProjectModel, effects: _Effects) -> Iterator[tuple[_Fun
         if is_test is None:
             is_test = tests[path] = model.is_test_path(path) or model.is_migration_script(fn.module)
         if is_test:
-            # test code builds fixtures, an Alembic revision runs once, offline: their loops
+            # test code builds fixtures, a migration runs once, offline: their loops
             # are not request latency
             continue
         sites = fn.module.ir.sites
@@ -503,7 +519,8 @@ class QueryInLoop(Rule):
     A loop is over data when its iterable holds query results (rows, a cursor, a lazy
     query, a helper's result when that helper queries) or comes from the function's
     parameters (ids, a request body's list, `ids.split(",")`), directly or through
-    `enumerate`/`zip`/`sorted`/`.items()` or a progress bar (`tqdm(ids)`). Not over data: `while` loops (retries,
+    `enumerate`/`zip`/`sorted`/`.items()` or a progress bar (`tqdm(ids)`). Not over data: `async for`
+    over a parameter (a stream of events or messages, which arrive one at a time), `while` loops (retries,
     polling, pagination), `range(n)` (attempts, fixed counts; `range(len(ids))` is over
     data), `range(0, len(ids), 500)` and `chunked(...)`/`batched(...)` batches,
     `itertools.count()`, tenacity/stamina/backoff retry iterators, literal collections,
@@ -518,11 +535,14 @@ class QueryInLoop(Rule):
     runs once per schema object, which no `IN (...)` can merge: it is not reported, nor is a
     SQLAlchemy statement over a loop of mapped classes (`delete(cls)`, `session.query(model)`
     for each `cls` of a list of tables); nor is
-    a schema statement (`CREATE`, `ALTER`, `DROP`, `TRUNCATE`, `GRANT`...), written in the
-    loop or returned or run by a helper, nor a loop whose items are the statements it runs
+    a schema statement (`CREATE`, `ALTER`, `DROP`, `TRUNCATE`, `GRANT`..., or a SQLAlchemy DDL
+    construct: `CreateTable(t)`, `CreateSchema(name)`, `DDL("...")`), written in the loop or
+    returned or run by a helper, nor transaction control written as SQL (`SAVEPOINT`,
+    `RELEASE SAVEPOINT`, `ROLLBACK TO SAVEPOINT`), nor a loop whose items are the statements it runs
     (`for statement in statements: cursor.execute(statement)`, or `text(statement)`): a
     script, each statement another. Test code (`conftest.py`, `test_*.py`, files
-    under `tests/`) and Alembic revisions (they run once, offline) are not checked.
+    under `tests/`), Alembic revisions and modules in a `migrations` folder (Django's, a
+    project's own migrator: they run once, offline) are not checked.
 
     ## Why is this bad?
     This is the N+1 query problem: one round trip per row instead of one for all of them.
@@ -588,7 +608,8 @@ class CommitInLoop(Rule):
     """
     ## What it does
     Reports a `commit()` written inside a loop over rows or ids (as LOOP401 defines them):
-    `session.commit()`, `await session.commit()`, `conn.commit()` of a DB-API driver. A
+    `session.commit()`, `await session.commit()`, `conn.commit()` of a DB-API driver,
+    `cursor.execute("COMMIT")`. A
     commit under an `if` or inside a `try`/`except` in the loop body is taken as
     deliberate (batching every N rows, or keeping each item's transaction separate so one
     failure does not undo the others) and is not reported; neither are retry and counting
@@ -924,8 +945,8 @@ class QueryWithoutTimeout(Rule):
     `command_timeout`, `options="-c statement_timeout=..."`, `timeout`), no
     `execution_options`, no `timeout` in a literal URL, and no connection event hook on the
     engine that could set one. SQLite engines, test code (`conftest.py`, `test_*.py`,
-    files under `tests/`) and Alembic migration scripts (modules importing `alembic.context`
-    or `alembic.op`: a timeout there would cut long DDL short) are not reported. Off by default: enable it with
+    files under `tests/`) and migration scripts (modules importing `alembic.context`
+    or `alembic.op`, or in a `migrations` folder: a timeout there would cut long DDL short) are not reported. Off by default: enable it with
     `--select LOOP404` (or `extend-select`).
 
     ## Why is this bad?
