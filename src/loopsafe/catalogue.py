@@ -865,7 +865,7 @@ DECLARATIVE_BASES = frozenset({
     "sqlalchemy.orm.decl_api.DeclarativeBase", "sqlalchemy.orm.decl_api.DeclarativeBaseNoMeta",
 })
 #: importing one of these makes a module an Alembic migration script (LOOP404)
-MIGRATION_MODULES = frozenset({"alembic.context", "alembic.op"})
+MIGRATION_MODULES = frozenset({"alembic.context", "alembic.op", "django.db.migrations"})
 ABSTRACT_DECORATORS = frozenset({"abc.abstractmethod", "abc.abstractproperty"})
 #: decorators that make a method an attribute computed on read
 PROPERTY_DECORATORS = frozenset({

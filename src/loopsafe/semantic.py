@@ -21,6 +21,7 @@ read has changed (`Reuse`). Modules not read are never loaded (`Pending`).
 from __future__ import annotations
 
 import contextlib
+import re
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -2063,17 +2064,31 @@ class ProjectModel:
         return not self.fact_has("app_imported", path)
 
     def is_migration_script(self, mod: _Mod) -> bool:
-        """An Alembic script (`env.py` uses `alembic.context`, a revision `alembic.op`), or a
-        module in a `migrations` folder (Django's, a project's own migrator): it runs once,
-        offline, not for requests. (Code that merely runs `alembic.command` is not one.)"""
-        return any(q in cat.MIGRATION_MODULES for _, q in mod.ir.imports) \
-            or "migrations" in mod.ir.path.replace("\\", "/").split("/")[:-1]
+        """A schema or data migration: it runs once, offline, not for requests. An Alembic
+        script (`env.py` uses `alembic.context`, a revision `alembic.op`), a Django migration,
+        or a module in a `migrations` folder at the top of the tree (`migrations/`,
+        `src/migrations/`) or inside a database's folder (`db/migrations/`,
+        `sqlite_migrator/migrations/`). Not `services/migrations/` (importing recipes from
+        another app is a feature), nor code that merely runs `alembic.command`."""
+        if any(q in cat.MIGRATION_MODULES for _, q in mod.ir.imports):
+            return True
+        folders = mod.ir.path.replace("\\", "/").split("/")[:-1]
+        for i, folder in enumerate(folders):
+            if folder == "migrations" and (
+                    all(f in (".", "src") for f in folders[:i]) or any(_DB_FOLDER.search(f) for f in folders[:i])):
+                return True
+        return False
 
     def is_startup_code(self, fn: _Func) -> bool:
         """Is this a lifespan, startup or shutdown handler? It runs on the loop, but before
         the server serves requests or after it has stopped (fastapi-execution-model.md §6:
         reported, with low severity)."""
         return self.fact_has("startup", (fn.module.ir.path, fn.ir.qualname))
+
+
+#: a folder named for a database or its migrator (`db`, `database`, `postgres`, `sqlite_migrator`)
+_DB_FOLDER = re.compile(r"(?i)(?:^|[_.-])(?:db|dbs|database|databases|sql|sqlite|postgres|postgresql|mysql|alembic)"
+                        r"(?:$|[_.-])|migrator")
 
 
 # --- project facts ------------------------------------------------------------------------

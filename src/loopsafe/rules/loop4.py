@@ -541,8 +541,10 @@ class QueryInLoop(Rule):
     `RELEASE SAVEPOINT`, `ROLLBACK TO SAVEPOINT`), nor a loop whose items are the statements it runs
     (`for statement in statements: cursor.execute(statement)`, or `text(statement)`): a
     script, each statement another. Test code (`conftest.py`, `test_*.py`, files
-    under `tests/`), Alembic revisions and modules in a `migrations` folder (Django's, a
-    project's own migrator: they run once, offline) are not checked.
+    under `tests/`) and migrations (they run once, offline) are not checked: Alembic
+    revisions, Django migrations, and modules in a `migrations` folder at the top of the
+    tree or inside a database's folder (`db/migrations/`, `sqlite_migrator/migrations/`: a
+    project's own migrator; not `services/migrations/`, an import feature).
 
     ## Why is this bad?
     This is the N+1 query problem: one round trip per row instead of one for all of them.
@@ -945,8 +947,8 @@ class QueryWithoutTimeout(Rule):
     `command_timeout`, `options="-c statement_timeout=..."`, `timeout`), no
     `execution_options`, no `timeout` in a literal URL, and no connection event hook on the
     engine that could set one. SQLite engines, test code (`conftest.py`, `test_*.py`,
-    files under `tests/`) and migration scripts (modules importing `alembic.context`
-    or `alembic.op`, or in a `migrations` folder: a timeout there would cut long DDL short) are not reported. Off by default: enable it with
+    files under `tests/`) and migrations (Alembic scripts, Django migrations, a `migrations`
+    folder as LOOP401 reads it: a timeout there would cut long DDL short) are not reported. Off by default: enable it with
     `--select LOOP404` (or `extend-select`).
 
     ## Why is this bad?
