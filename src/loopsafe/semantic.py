@@ -1586,14 +1586,21 @@ class ProjectModel:
                 return value
         return None
 
-    def _imported_alias_definitions(self, target: str, near: str) -> list[tuple[ir.Expr, _Scope]]:
+    def _imported_alias_definitions(self, target: str, near: str, depth: int = 0) -> list[tuple[ir.Expr, _Scope]]:
         """What `from mod import Alias` names, when `Alias` is assigned in a project module
-        (`SessionDep = Annotated[...]`): its module-level definitions, with their scope."""
+        (`SessionDep = Annotated[...]`): its module-level definitions, with their scope. A
+        module that imports the alias from another (a package's `__init__`, `app/postgres.py`
+        re-exporting `app/kit/db.py`'s) is followed to where it is assigned."""
         mod_name, _, name = target.rpartition(".")
         mod = self.find_module(mod_name, near) if mod_name else None
-        if mod is None or name not in mod.assigns:
+        if mod is None:
             return []
-        return [(e, _Scope(mod, None)) for e in mod.assigns[name]]
+        if name in mod.assigns:
+            return [(e, _Scope(mod, None)) for e in mod.assigns[name]]
+        reexported = mod.imports.get(name)
+        if reexported is None or depth >= _MAX_DEPTH or name in mod.funcs or name in mod.classes:
+            return []
+        return self._imported_alias_definitions(reexported, mod.ir.name, depth + 1)
 
     def depends_call(self, fn: _Func, param: ir.Param) -> tuple[ir.Call, _Scope] | None:
         """The `Depends(...)` call that provides a parameter (its default, or the metadata of
