@@ -128,3 +128,30 @@ def test_a_file_in_newer_syntax_is_offered_no_fix(tmp_path: Path) -> None:
     report = engine.check_files([SourceFile("app.py", newer)], Options(), str(tmp_path))
     assert {f.code for f in report.findings} == {f.code for f in plain.findings}
     assert all(f.fix is None for f in report.findings)
+
+
+PEP758 = '''\
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+
+async def read(db: Session):
+    try:
+        row = db.execute(text("select 1")).first()
+    except ValueError, TypeError:
+        row = None
+    db.commit()
+    return row
+'''
+
+
+def test_exception_types_without_parentheses_are_read() -> None:
+    # Python 3.14 (PEP 758) drops the parentheses: polar's 27 such files were not analysed
+    if not _needs_rewrite(PEP758):
+        pytest.skip("this Python parses the file itself")
+    older = newer_syntax.rewrite(PEP758)
+    assert older is not None and "    except (ValueError, TypeError):\n" in older
+    assert len(older.splitlines()) == len(PEP758.splitlines())
+    report = engine.check_files([SourceFile("app.py", PEP758)], Options(select=("LOOP101",)), ".")
+    assert report.parse_errors == ()
+    assert {(f.line, f.column) for f in report.findings} == {(7, 15), (10, 5)}

@@ -12,7 +12,9 @@ every column, so positions and source snippets still match the original file:
 - an f-string the interpreter cannot parse (with the strings it is concatenated with)
   becomes a call of its expressions, `_f(expr, ...)`, padded to the f-string's width (its
   literal text is not needed: nothing is looked up in it);
-- `except*` becomes `except`.
+- `except*` becomes `except`;
+- `except A, B:` (3.14) becomes `except (A, B):`, the one rewrite that moves columns (by two,
+  after the exception types, where nothing is reported).
 
 Used only for files `ast.parse` rejects, so LibCST is imported on that path alone.
 """
@@ -62,6 +64,13 @@ def rewrite(text: str) -> str | None:
             star = text.find("*", start, end)
             if star > 0:
                 edits.append((star, star + 1, " "))
+        if isinstance(node, (cst.ExceptHandler, getattr(cst, "ExceptStarHandler", cst.ExceptHandler))) \
+                and isinstance(node.type, cst.Tuple) and not node.type.lpar:
+            # `except A, B:` (3.14, PEP 758): the tuple in parentheses, two columns wider
+            where = positions[node.type]
+            first, last = offset(where.start), offset(where.end)
+            edits.append((first, first, "("))
+            edits.append((last, last, ")"))
     if not edits:
         return None
     # outermost first, then drop edits inside one already taken (an f-string in an f-string)
