@@ -145,7 +145,11 @@ def test_focus_reports_only_focused_files_with_whole_project_context(tmp_path: P
 
 
 @pytest.mark.skipif(sys.version_info >= (3, 14), reason="Python 3.14 parses `except A, B:` itself")
-def test_newer_syntax_is_reported_as_such_and_the_rest_is_analysed(tmp_path: Path) -> None:
+def test_newer_syntax_is_reported_as_such_and_the_rest_is_analysed(tmp_path: Path, monkeypatch) -> None:
+    # newer syntax `loopsafe.newer_syntax` cannot rewrite (none is known today: stand one in)
+    from loopsafe import newer_syntax
+
+    monkeypatch.setattr(newer_syntax, "rewrite", lambda text: None)
     newer = "try:\n    pass\nexcept ValueError, TypeError:\n    pass\n"
     broken = "def f(:\n    pass\n"
     files = make_project(tmp_path, modules=1) + [SourceFile("app/newer.py", newer), SourceFile("app/broken.py", broken)]
