@@ -440,6 +440,31 @@ class _Loops:
 
 _PASS_THROUGH = frozenset({"enumerate", "zip", "reversed", "sorted", "list", "tuple", "set", "iter", "frozenset"})
 _MAX_CHAIN = 2
+#: a thin wrapper passes the work on: it calls at most one project function and makes at
+#: most this many calls in all (`get_by_id` building `select(...).where(...)` for
+#: `get_one_or_none`). A chain longer than _MAX_CHAIN made only of thin wrappers is still
+#: one query per call (a repository's `get_by_id` -> `get_one_or_none` -> `_execute_query`)
+_THIN_CALLS = 5
+
+
+def _chain_length(model: ProjectModel, chain: tuple) -> int:
+    """How deep a query is below a loop: the helpers between them, except that a chain of
+    thin wrappers, however long, counts as one (a whole operation anywhere in it counts it
+    in full: one lookup inside a job run per item is not an N+1)."""
+    if len(chain) <= _MAX_CHAIN:
+        return len(chain)
+    for (path, _sid), qualname in chain[:-1]:
+        fn = model.func(VFunc(path, qualname))
+        if fn is None or not _thin(model, fn):
+            return len(chain)
+    return 1
+
+
+def _thin(model: ProjectModel, fn: _Func) -> bool:
+    calls = sum(fn.module.ir.sites[sid].kind == ir.CALL for sid in fn.ir.sites)
+    return calls <= _THIN_CALLS and len(model.shared_result(
+        ("loop4.callees", fn.module.ir.path, fn.ir.qualname),
+        lambda: [c for _s, c in callees(model, fn) if not _cached(model, c)])) <= 1
 
 
 def _loop_effects(model: ProjectModel, effects: _Effects) -> Iterator[tuple[_Func, ir.Site, ir.Loop, dict]]:
@@ -463,7 +488,7 @@ def _loop_effects(model: ProjectModel, effects: _Effects) -> Iterator[tuple[_Fun
                 continue
             if loops is None:
                 loops = _Loops(model, effects, fn)
-            found = {k: v for k, v in loops.effects_of(site).items() if len(v) <= _MAX_CHAIN}
+            found = {k: v for k, v in loops.effects_of(site).items() if _chain_length(model, v) <= _MAX_CHAIN}
             if not found or loops.evaluated_once(site) or loops.batch_flush(site):
                 continue
             loop = loops.data_loop(site)
@@ -514,7 +539,8 @@ class QueryInLoop(Rule):
     `cursor.execute(...)`, `collection.find_one(...)`, a redis command...), an awaited
     query of an async one (`await session.execute(...)`, `await conn.fetchrow(...)`), or
     a call to a project helper (sync, or `async def` and awaited) that runs one, one or two
-    helpers down (the chain is shown).
+    helpers down (the chain is shown), or deeper through thin wrappers only (helpers of at
+    most three calls, as a repository's `get_by_id` -> `get_one_or_none` -> `_execute`).
 
     A loop is over data when its iterable holds query results (rows, a cursor, a lazy
     query, a helper's result when that helper queries) or comes from the function's
@@ -576,8 +602,8 @@ class QueryInLoop(Rule):
     ## Known limitations
     Lazy-loaded relationships read in a loop (the other N+1) are not reported; only
     explicit queries are. Helpers are followed when their kinds are known (annotations,
-    constructors, arguments), and only two levels down: deeper chains are whole
-    operations rather than a query per item. A collection the analysis cannot trace
+    constructors, arguments), and only two levels down unless every helper on the way is
+    a thin wrapper: deeper chains are whole operations rather than a query per item. A collection the analysis cannot trace
     (built in a comprehension, read from `self`, returned by a helper that does not
     query) is not taken as data, so a loop over it is not reported. A query that the body,
     or the `if`/`else` branch it is in, follows with a `break`, `return` or `raise` (and no
