@@ -196,14 +196,15 @@ def _runs_the_item(model: ProjectModel, fn: _Func, site: ir.Site, loop: ir.Loop)
     if type(call) is not ir.Call or type(call.func) is not ir.Attr or call.func.attr not in cat.SQL_TEXT_METHODS:
         return False
     stmt = call.args[0] if call.args else next((v for k, v in call.kwargs if k in _STATEMENT_KWARGS), None)
+    facts = facts_of(model, fn.module, fn)
     if type(stmt) is ir.Call and len(stmt.args) == 1 and not stmt.kwargs:
-        wrapper = facts_of(model, fn.module, fn).eval(stmt.func)
+        wrapper = facts.eval(stmt.func)
         if not (isinstance(wrapper, VExt) and wrapper.qualname in _STATEMENT_WRAPPERS):
             return False
         stmt = stmt.args[0]
     if type(stmt) is not ir.Name or stmt.id not in loop.targets:
         return False
-    method = facts_of(model, fn.module, fn).eval(call.func)
+    method = facts.eval(call.func)
     return isinstance(method, VMethod) and method.name in cat.SQL_TEXT_METHODS
 
 
@@ -462,9 +463,13 @@ def _chain_length(model: ProjectModel, chain: tuple) -> int:
 
 def _thin(model: ProjectModel, fn: _Func) -> bool:
     calls = sum(fn.module.ir.sites[sid].kind == ir.CALL for sid in fn.ir.sites)
-    return calls <= _THIN_CALLS and len(model.shared_result(
-        ("loop4.callees", fn.module.ir.path, fn.ir.qualname),
-        lambda: [c for _s, c in callees(model, fn) if not _cached(model, c)])) <= 1
+    return calls <= _THIN_CALLS and len(_project_callees(model, fn)) <= 1
+
+
+def _project_callees(model: ProjectModel, fn: _Func) -> list[_Func]:
+    """The project functions `fn` calls (not through caching decorators), once per model."""
+    return model.shared_result(("loop4.callees", fn.module.ir.path, fn.ir.qualname),
+                               lambda: [c for _s, c in callees(model, fn) if not _cached(model, c)])
 
 
 def _loop_effects(model: ProjectModel, effects: _Effects) -> Iterator[tuple[_Func, ir.Site, ir.Loop, dict]]:
@@ -539,8 +544,9 @@ class QueryInLoop(Rule):
     `cursor.execute(...)`, `collection.find_one(...)`, a redis command...), an awaited
     query of an async one (`await session.execute(...)`, `await conn.fetchrow(...)`), or
     a call to a project helper (sync, or `async def` and awaited) that runs one, one or two
-    helpers down (the chain is shown), or deeper through thin wrappers only (helpers of at
-    most three calls, as a repository's `get_by_id` -> `get_one_or_none` -> `_execute`).
+    helpers down (the chain is shown), or deeper through thin wrappers only (helpers that
+    call at most one project function and make at most five calls, as a repository's
+    `get_by_id` -> `get_one_or_none` -> `_execute`).
 
     A loop is over data when its iterable holds query results (rows, a cursor, a lazy
     query, a helper's result when that helper queries) or comes from the function's
@@ -734,8 +740,7 @@ def _per_request_from(model: ProjectModel, mod) -> tuple[tuple[tuple[str, str], 
     while todo:
         fn = todo.pop()
         label = out[(fn.module.ir.path, fn.ir.qualname)]
-        for callee in model.shared_result(("loop4.callees", fn.module.ir.path, fn.ir.qualname),
-                                          lambda fn=fn: [c for _s, c in callees(model, fn) if not _cached(model, c)]):
+        for callee in _project_callees(model, fn):
             key = (callee.module.ir.path, callee.ir.qualname)
             if key in out or key in roots:
                 continue
