@@ -864,8 +864,13 @@ DECLARATIVE_BASES = frozenset({
     "sqlalchemy.orm.DeclarativeBase", "sqlalchemy.orm.DeclarativeBaseNoMeta",
     "sqlalchemy.orm.decl_api.DeclarativeBase", "sqlalchemy.orm.decl_api.DeclarativeBaseNoMeta",
 })
-#: importing one of these makes a module an Alembic migration script (LOOP404)
+#: importing one of these makes a module a migration (Alembic's env.py or revision, Django's):
+#: run once, offline (LOOP401, LOOP402, LOOP404)
 MIGRATION_MODULES = frozenset({"alembic.context", "alembic.op", "django.db.migrations"})
+#: a folder named for a database or its migrator: a `migrations` folder inside it holds
+#: migrations (`db/migrations/`, `sqlite_migrator/migrations/`; `services/migrations/` need not)
+MIGRATION_DB_FOLDER = re.compile(r"(?i)(?:^|[_.-])(?:db|dbs|database|databases|sql|sqlite|postgres|postgresql|mysql|"
+                                 r"alembic)(?:$|[_.-])|migrator")
 ABSTRACT_DECORATORS = frozenset({"abc.abstractmethod", "abc.abstractproperty"})
 #: decorators that make a method an attribute computed on read
 PROPERTY_DECORATORS = frozenset({

@@ -21,7 +21,6 @@ read has changed (`Reuse`). Modules not read are never loaded (`Pending`).
 from __future__ import annotations
 
 import contextlib
-import re
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
@@ -2082,7 +2081,7 @@ class ProjectModel:
         folders = mod.ir.path.replace("\\", "/").split("/")[:-1]
         for i, folder in enumerate(folders):
             if folder == "migrations" and (
-                    all(f in (".", "src") for f in folders[:i]) or any(_DB_FOLDER.search(f) for f in folders[:i])):
+                    all(f in (".", "src") for f in folders[:i]) or any(cat.MIGRATION_DB_FOLDER.search(f) for f in folders[:i])):
                 return True
         return False
 
@@ -2091,11 +2090,6 @@ class ProjectModel:
         the server serves requests or after it has stopped (fastapi-execution-model.md §6:
         reported, with low severity)."""
         return self.fact_has("startup", (fn.module.ir.path, fn.ir.qualname))
-
-
-#: a folder named for a database or its migrator (`db`, `database`, `postgres`, `sqlite_migrator`)
-_DB_FOLDER = re.compile(r"(?i)(?:^|[_.-])(?:db|dbs|database|databases|sql|sqlite|postgres|postgresql|mysql|alembic)"
-                        r"(?:$|[_.-])|migrator")
 
 
 # --- project facts ------------------------------------------------------------------------
