@@ -1040,6 +1040,6 @@ class QueryWithoutTimeout(Rule):
             if names & hooked:
                 continue
             mod, fn = facts.mod, facts.fn
-            yield Emit(mod.ir.path, (mod.ir.path, site.id), "`{code}` creates an engine with no statement or pool "
-                       "timeout: a slow query holds its connection and its request for as long as the database "
-                       "takes", function=fn.ir.qualname if fn else "")
+            yield Emit(mod.ir.path, (mod.ir.path, site.id), "`{code}` creates an engine with no statement timeout (and "
+                       "the pool's default 30 s wait for a connection): a slow query holds its connection and its "
+                       "request for as long as the database takes", function=fn.ir.qualname if fn else "")
