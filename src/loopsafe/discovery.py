@@ -644,7 +644,7 @@ def _declared_encoding(data: bytes) -> str:
             data.decode("utf-8")
         except UnicodeDecodeError as bad:
             return _raise_decode(f"cannot decode as utf-8: {bad.reason}", data, bad.start)
-        _raise_decode(str(exc), data, None)
+        return _raise_decode(str(exc), data, None)
     return encoding
 
 

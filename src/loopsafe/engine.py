@@ -105,6 +105,15 @@ def module_name_for(path: str, known: set[str], src_roots: Sequence[str] = (),
     return ".".join(parts) or stem, is_package
 
 
+def module_names(files: Sequence[SourceFile], root: str, src_roots: Sequence[str] = ()) -> dict[str, tuple[str, bool]]:
+    """Each file's dotted module name and whether it is a package (`module_name_for`), the
+    folders holding an `__init__.py` looked up once for the whole project."""
+    abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
+    known = {os.path.normpath(p) for p in abspaths.values()}
+    folders: dict[str, bool] = {}
+    return {f.path: module_name_for(abspaths[f.path], known, src_roots, folders) for f in files}
+
+
 @dataclass
 class _Parsed:
     source: SourceFile
@@ -282,16 +291,12 @@ def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
     (`file_key`), when already known."""
     from loopsafe.semantic import Pending
 
-    abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
-    known = {os.path.normpath(p) for p in abspaths.values()}
-    folders: dict[str, bool] = {}
+    if names is None:
+        names = module_names(files, root, options.src)
     results: dict[str, ir.ModuleIR | ParseError | Pending] = {}
     work: list[_Work] = []
     for source in files:
-        if names is not None and source.path in names:
-            name, is_package = names[source.path]
-        else:
-            name, is_package = module_name_for(abspaths[source.path], known, options.src, folders)
+        name, is_package = names[source.path]
         key = ""
         if cache is not None:
             key = keys.get(source.path) if keys is not None else None
@@ -507,12 +512,8 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
     keys: list[tuple[str, str]] = []
     names: dict[str, tuple[str, bool]] = {}
     if cache is not None:
-        abspaths = {f.path: (f.abspath or os.path.abspath(os.path.join(root, f.path))) for f in files}
-        known = {os.path.normpath(p) for p in abspaths.values()}
-        folders: dict[str, bool] = {}
-        for f in files:
-            name, is_package = names[f.path] = module_name_for(abspaths[f.path], known, options.src, folders)
-            keys.append((f.path, file_key(f.text, name, is_package)))
+        names = module_names(files, root, options.src)
+        keys = [(f.path, file_key(f.text, *names[f.path])) for f in files]
         # the options decide the rule selection; the rules themselves are in the cache's salt
         run = run_key(keys, (options, sorted(focus) if focus is not None else None, fixes))
         hit = cache.load_results(run)
