@@ -66,8 +66,13 @@ def frames_made(monkeypatch) -> list[str]:
     return made
 
 
+@pytest.mark.parametrize("kept", ["whole", "journal"])
 @pytest.mark.parametrize("project", PROJECTS, ids=[p.name for p in PROJECTS])
-def test_incremental_runs_match_full_runs_after_each_edit(project: Path, tmp_path: Path) -> None:
+def test_incremental_runs_match_full_runs_after_each_edit(project: Path, kept: str, tmp_path: Path,
+                                                          monkeypatch) -> None:
+    # "journal": every run after the first keeps only its changes to the state (a small
+    # project's edits are otherwise too big a share of its state to be journaled)
+    monkeypatch.setattr(incremental, "_JOURNAL_MAX_SHARE", 0.0 if kept == "whole" else 1.0)
     options = Options(select=("LOOP",))
     cache = tmp_path / "cache"
     files = project_files(project)
@@ -82,6 +87,57 @@ def test_incremental_runs_match_full_runs_after_each_edit(project: Path, tmp_pat
             # and back: the state of the edited run is the one the next run starts from
             back = engine.check_files(files, options, str(project), cache_dir=cache)
             assert keyset(back) == keyset(engine.check_files(files, options, str(project)))
+
+
+def test_a_journal_is_written_after_an_edit_and_folded_into_the_state_when_it_grows(tmp_path: Path,
+                                                                                  monkeypatch) -> None:
+    project = FIXTURES / "projects" / "lifecycle_shop"
+    cache = tmp_path / "cache"
+    files, options, made = analysed_once(project, cache, monkeypatch)
+    [whole] = cache.glob("*/state/*.pickle")
+    written = whole.read_bytes()
+    target = next(f for f in files if f.path.endswith("db.py"))
+    monkeypatch.setattr(incremental, "_JOURNAL_MAX_SHARE", 1.0)
+    for n in range(3):  # each edit journaled: the whole state stays as it was written
+        edited = project_files(project, {target.path: target.text + f"\n\ndef _edit_{n}():\n    return {n}\n"})
+        after = engine.check_files(edited, options, str(project), cache_dir=cache)
+        assert keyset(after) == keyset(engine.check_files(edited, options, str(project)))
+        assert whole.read_bytes() == written and whole.with_suffix(".journal").exists()
+    # a journal too big a share of the state: written whole, the journal gone
+    monkeypatch.setattr(incremental, "_JOURNAL_MAX_SHARE", 0.0)
+    edited = project_files(project, {target.path: EDITS["function appended"](target.text)})
+    after = engine.check_files(edited, options, str(project), cache_dir=cache)
+    assert whole.read_bytes() != written and not whole.with_suffix(".journal").exists()
+    made.clear()
+    # (the files as first analysed would be answered by the cached results of that run)
+    edited = project_files(project, {target.path: target.text + "\n\nLAST = 1\n"})
+    back = engine.check_files(edited, options, str(project), cache_dir=cache)  # from the whole state
+    assert target.path in made and len(made) < len(files)
+    assert keyset(back) == keyset(engine.check_files(edited, options, str(project)))
+
+
+def test_a_journal_of_another_state_is_not_applied(tmp_path: Path, monkeypatch) -> None:
+    project = FIXTURES / "projects" / "lifecycle_shop"
+    cache = tmp_path / "cache"
+    files, options, made = analysed_once(project, cache, monkeypatch)
+    [whole] = cache.glob("*/state/*.pickle")
+    target = next(f for f in files if f.path.endswith("db.py"))
+    edited = project_files(project, {target.path: EDITS["function appended"](target.text)})
+    monkeypatch.setattr(incremental, "_JOURNAL_MAX_SHARE", 1.0)
+    engine.check_files(edited, options, str(project), cache_dir=cache)
+    journal = whole.with_suffix(".journal").read_bytes()
+    # the state written whole again (as another run would), the old journal put back beside it
+    monkeypatch.setattr(incremental, "_JOURNAL_MAX_SHARE", 0.0)
+    other = project_files(project, {target.path: target.text + "\n\nOTHER = 1\n"})
+    engine.check_files(other, options, str(project), cache_dir=cache)
+    whole.with_suffix(".journal").write_bytes(journal)
+    kept = incremental.load_state(engine.Cache(cache), whole.stem)
+    assert kept is not None and kept.journal == {}
+    made.clear()
+    last = project_files(project, {target.path: target.text + "\n\nLAST = 1\n"})
+    report = engine.check_files(last, options, str(project), cache_dir=cache)
+    assert made == [target.path] or len(made) < len(files)
+    assert keyset(report) == keyset(engine.check_files(last, options, str(project)))
 
 
 def test_an_edit_makes_again_only_the_frames_that_read_the_file(tmp_path: Path, monkeypatch) -> None:

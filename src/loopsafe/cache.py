@@ -5,7 +5,8 @@ Layout (`.loopsafe_cache/` by default, with a `.gitignore` so it is never commit
     <dir>/<salt>/ir/<ab>/<key>.pickle       one file's ModuleIR (or its ParseError)
     <dir>/<salt>/noqa/<ab>/<key>.pickle     one file's `# noqa` comment map (tokenizing is slow)
     <dir>/<salt>/results/<key>.pickle       findings + parse errors of a whole run
-    <dir>/<salt>/state/<key>.pickle         a project's last run, per file (loopsafe.incremental)
+    <dir>/<salt>/state/<key>.pickle         a project's last full state, per file (loopsafe.incremental)
+    <dir>/<salt>/state/<key>.journal        what the runs since changed in it
 
 `salt` changes whenever loopsafe's own code changes (its version and a hash of its source
 files), so a new release or a local edit never reads stale entries. A file's key is the
@@ -16,6 +17,7 @@ miss, never an error.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import pickle
@@ -117,13 +119,22 @@ class Cache:
     def load_results(self, key: str) -> Any:
         return self._read(self.base / "results" / f"{key}.pickle")
 
-    def load_state(self, key: str) -> Any:
-        return self._read(self.base / "state" / f"{key}.pickle")
+    def load_state(self, key: str) -> tuple[Any, Any]:
+        """A project's state as last written whole, and the journal written since (either None)."""
+        directory = self.base / "state"
+        return self._read(directory / f"{key}.pickle"), self._read(directory / f"{key}.journal")
 
     def store_state(self, key: str, value: Any) -> None:
+        """The state written whole; the journal of the old one goes."""
         directory = self.base / "state"
         self._write(directory / f"{key}.pickle", value)
+        with contextlib.suppress(OSError):
+            (directory / f"{key}.journal").unlink(missing_ok=True)
         self._prune(directory, _KEEP_STATES)
+
+    def store_journal(self, key: str, value: Any) -> None:
+        """What changed since the state was written whole (read back with it)."""
+        self._write(self.base / "state" / f"{key}.journal", value)
 
     def store_results(self, key: str, value: Any) -> None:
         directory = self.base / "results"
@@ -138,5 +149,6 @@ class Cache:
             entries = sorted(directory.glob("*.pickle"), key=lambda p: p.stat().st_mtime, reverse=True)
             for stale in entries[keep:]:
                 stale.unlink(missing_ok=True)
+                stale.with_suffix(".journal").unlink(missing_ok=True)
         except OSError:
             pass

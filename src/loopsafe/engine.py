@@ -554,9 +554,8 @@ def _incremental(files: Sequence[SourceFile], options: Options, root: str, cache
     from loopsafe import incremental
 
     key = incremental.state_key(list(keys), options, fixes)
-    previous = cache.load_state(key)
-    if not isinstance(previous, incremental.State):
-        previous = None
+    kept = incremental.load_state(cache, key)
+    previous = kept.state if kept is not None else None
     if focus is not None and previous is not None:
         changed = sum(1 for path, k in keys.items() if previous.keys.get(path) != k)
         if changed > max(_FOCUS_STATE_MAX_CHANGED, _FOCUS_STATE_MAX_SHARE * len(keys)):
@@ -568,7 +567,7 @@ def _incremental(files: Sequence[SourceFile], options: Options, root: str, cache
         return run_rules(parsed, model, options, focus=focus, fixes=fixes, jobs=jobs), errors
     state = incremental.analyse(model, keys, previous,
                                 lambda paths: run_frames(parsed, model, options, paths, fixes=fixes, jobs=jobs))
-    cache.store_state(key, state)
+    incremental.store_state(cache, key, state, kept if previous is not None else None)
     frames = state.frames.values() if focus is None else [state.frames[p] for p in state.paths if p in focus]
     return merge_frames(frames), errors
 

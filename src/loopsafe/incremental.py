@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 from loopsafe.model import FrameResult, Options
 
 if TYPE_CHECKING:  # pragma: no cover
+    from loopsafe.cache import Cache
     from loopsafe.semantic import ProjectModel
 
 
@@ -106,3 +107,78 @@ def analyse(model: ProjectModel, keys: dict[str, str], previous: State | None,
     contribution_reads = {**(kept.contribution_reads if kept is not None else {}), **model.contribution_reads}
     return State(tuple(paths), {p: keys[p] for p in paths}, facts, frames, dict(model.fact_reads_of),
                  contributions, contribution_reads)
+
+
+# --- keeping the state ----------------------------------------------------------------------
+# Writing a 700-file project's whole state took 17 ms of the 0.37 s run after a one-file
+# edit; what that edit changes in it (the frames made again, the facts computed again) is a
+# few entries. So a run that started from a kept state writes only its changes, as a
+# journal beside it; the state is written whole again once the journal has grown.
+
+#: the dict fields of a `State` a journal records changes of
+_JOURNALED = ("keys", "facts", "frames", "fact_reads", "contributions", "contribution_reads")
+#: a journal with more entries than this share of the state's is folded into a new whole state
+_JOURNAL_MAX_SHARE = 0.125
+
+
+@dataclass
+class Kept:
+    """A state as it was loaded: the mark of the whole state written last (the journal
+    applies to that one only) and the journal applied to it."""
+
+    mark: str
+    journal: dict[str, tuple[dict, frozenset]]
+    state: State
+
+
+def load_state(cache: Cache, key: str) -> Kept | None:
+    """The state kept under `key`, with its journal applied (None if there is none or it
+    does not read back)."""
+    whole, journal = cache.load_state(key)
+    if not (type(whole) is tuple and len(whole) == 2 and isinstance(whole[1], State)):
+        return None
+    mark, state = whole
+    changes: dict[str, tuple[dict, frozenset]] = {}
+    if type(journal) is tuple and len(journal) == 2 and journal[0] == mark and type(journal[1]) is dict:
+        changes = journal[1]
+        for field, (changed, removed) in changes.items():
+            entries = getattr(state, field)  # unpickled just now: nobody else holds it
+            for name in removed:
+                entries.pop(name, None)
+            entries.update(changed)
+        if "paths" in changes:  # pragma: no cover - a journal is written only for the same paths
+            return None
+    return Kept(mark, changes, state)
+
+
+def store_state(cache: Cache, key: str, state: State, kept: Kept | None) -> None:
+    """Keep `state` for the next run: as a journal of its changes to `kept` when it has the
+    same files and the journal stays small, else whole."""
+    import os
+
+    if kept is not None and kept.state.paths == state.paths:
+        journal = dict(kept.journal)
+        size = 0
+        for field in _JOURNALED:
+            old, new = getattr(kept.state, field), getattr(state, field)
+            # entries kept from the last run are the same objects; file keys are new strings
+            if field == "keys":
+                changed = {k: v for k, v in new.items() if old.get(k) != v}
+            else:
+                changed = {k: v for k, v in new.items() if old.get(k, _ABSENT) is not v}
+            removed = frozenset(k for k in old if k not in new)
+            if field in journal:
+                before, gone = journal[field]
+                changed = {**{k: v for k, v in before.items() if k not in removed}, **changed}
+                removed = (gone | removed) - changed.keys()
+            if changed or removed:
+                journal[field] = (changed, removed)
+            size += len(changed) + len(removed)
+        total = sum(len(getattr(state, field)) for field in _JOURNALED)
+        if size <= _JOURNAL_MAX_SHARE * total:
+            cache.store_journal(key, (kept.mark, journal))
+            return
+    cache.store_state(key, (os.urandom(8).hex(), state))
+
+
+_ABSENT = object()
