@@ -62,7 +62,15 @@ def frames_made(monkeypatch) -> list[str]:
         made.extend(paths)
         return real(parsed, model, options, paths, **kw)
 
+    real_start = engine.start_frames
+
+    def counting_started(parsed, model, options, paths, **kw):
+        child = real_start(parsed, model, options, paths, **kw)
+        made.extend(paths if child is not None else ())  # else run_frames makes them
+        return child
+
     monkeypatch.setattr(engine, "run_frames", counting)
+    monkeypatch.setattr(engine, "start_frames", counting_started)
     return made
 
 
@@ -235,13 +243,22 @@ def test_frames_shared_with_forked_processes_give_the_same_findings(project: Pat
     shared = engine.check_files(files, options, str(project), cache_dir=cache, jobs=2)
     assert forks
     assert keyset(shared) == keyset(engine.check_files(files, options, str(project), jobs=1))
+    started = []
+    real_start = engine.start_frames
+    monkeypatch.setattr(engine, "start_frames", lambda *a, **kw: started.append(real_start(*a, **kw)) or started[-1])
     for target in files:
         for name in ("function appended", "coroutines made plain"):
             edited = project_files(project, {target.path: EDITS[name](target.text)})
-            # the state a run with forked processes keeps serves the next one as well
+            # the state a run with forked processes keeps serves the next one as well; the
+            # edited file's frame is begun in a forked process before the others are known
+            del started[:]
             after = engine.check_files(edited, options, str(project), cache_dir=cache, jobs=2)
             assert keyset(after) == keyset(engine.check_files(edited, options, str(project), jobs=1)), \
                 f"{name} in {target.path}"
+            if EDITS[name](target.text) != target.text:
+                # (with the file the last edit changed, now back as it was)
+                [child] = [c for c in started if c is not None]
+                assert target.path in child.paths, f"{name} in {target.path}"
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="frames are shared out among forked processes")

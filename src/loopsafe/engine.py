@@ -18,7 +18,7 @@ import os
 import re
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
 from loopsafe import ir, replay
 from loopsafe.cache import Cache, file_key, run_key
@@ -364,76 +364,120 @@ def run_frames(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Optio
     return _frames(parsed, model, options, paths, fixes)
 
 
+def start_frames(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, paths: list[str], *,
+                 fixes: bool = True, jobs: int = 1) -> "_Child | None":
+    """The frames of `paths` begun in a forked process, while this one goes on (with the
+    files an edit changed, whose frames are made whatever else changed: while they are made,
+    this process finds which other frames must be). None when there is no second job or no
+    fork, or too little source to be worth one: `run_frames` makes them then."""
+    if jobs > 1 and paths and hasattr(os, "fork") and \
+            sum(len(parsed[path].source.text) for path in paths) >= _FORK_MIN_CHARS:
+        return _Child.fork(parsed, model, options, paths, fixes)
+    return None
+
+
 def _frames_forked(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, paths: list[str],
                    sizes: dict[str, int], fixes: bool, jobs: int) -> dict[str, FrameResult]:
     """`_frames`, shared between this process and `jobs` - 1 forked ones. A fork inherits the
     model (summaries, facts) as it is: nothing is pickled on the way there, and on the way
     back only the frames and the facts the child computed. Biggest files first, each to the
     least loaded process; a child that fails has its frames made here."""
-    import pickle
-
     shares: list[list[str]] = [[] for _ in range(min(jobs, len(paths)))]
     loads = [0] * len(shares)
     for path in sorted(paths, key=lambda p: -sizes[p]):
         i = loads.index(min(loads))
         shares[i].append(path)
         loads[i] += sizes[path]
-    known = (set(model.facts), set(model.fact_reads_of), set(model.contributions), set(model.contribution_reads))
-    children: list[tuple[int, int, list[str]]] = []  # (pid, its pipe's read end or -1, its share)
+    children: list[_Child] = []
     mine = shares[0]
     try:
         for share in shares[1:]:
-            try:
-                read_end, write_end = os.pipe()
-            except OSError:  # no pipes to be had here: made in this process
+            child = _Child.fork(parsed, model, options, share, fixes)
+            if child is None:  # no pipe or process to be had: made in this process
                 mine = mine + share
-                continue
-            try:
-                pid = os.fork()
-            except OSError:  # no processes to be had
-                os.close(read_end)
-                os.close(write_end)
-                mine = mine + share
-                continue
-            if pid == 0:  # pragma: no cover - the child (coverage does not follow forks)
-                os.close(read_end)
-                code = 1
-                try:
-                    frames = _frames(parsed, model, options, share, fixes)
-                    with os.fdopen(write_end, "wb") as out:
-                        out.write(pickle.dumps((frames, *_computed(model, known)), protocol=pickle.HIGHEST_PROTOCOL))
-                    code = 0
-                finally:
-                    os._exit(code)
-            os.close(write_end)
-            children.append((pid, read_end, share))
+            else:
+                children.append(child)
         made = _frames(parsed, model, options, mine, fixes)
         while children:
-            pid, read_end, share = children[-1]
-            with os.fdopen(read_end, "rb", closefd=False) as inp:
-                data = inp.read()
-            os.close(read_end)
-            children[-1] = (pid, -1, share)
-            _, status = os.waitpid(pid, 0)
+            made.update(children[-1].collect())
             children.pop()
-            try:
-                result = pickle.loads(data) if status == 0 and data else None
-            except Exception:  # noqa: BLE001 - whatever the child sent, its frames are made here
-                result = None
-            if result is None:
-                made.update(_frames(parsed, model, options, share, fixes))
-                continue
-            made.update(result[0])
-            _take_computed(model, *result[1:])
     finally:
-        for pid, read_end, _share in children:  # this process failed: leave no child behind
-            with contextlib.suppress(OSError):
-                if read_end >= 0:
-                    os.close(read_end)
-                os.kill(pid, 9)
-            with contextlib.suppress(OSError):
-                os.waitpid(pid, 0)
+        for child in children:  # this process failed: leave no child behind
+            child.cancel()
     return {path: made[path] for path in paths}
+
+
+class _Child:
+    """Frames being made in a forked process (see `_frames_forked`)."""
+
+    def __init__(self, pid: int, read_end: int, paths: list[str], model: ProjectModel,
+                 made_here: Callable[[], dict[str, FrameResult]]) -> None:
+        self.pid = pid
+        self.read_end = read_end
+        self.paths = paths
+        self.model = model
+        self._made_here = made_here
+
+    @classmethod
+    def fork(cls, parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, paths: list[str],
+             fixes: bool) -> "_Child | None":
+        import pickle
+
+        known = (set(model.facts), set(model.fact_reads_of), set(model.contributions), set(model.contribution_reads))
+        try:
+            read_end, write_end = os.pipe()
+        except OSError:
+            return None
+        try:
+            pid = os.fork()
+        except OSError:
+            os.close(read_end)
+            os.close(write_end)
+            return None
+        if pid == 0:  # pragma: no cover - the child (coverage does not follow forks)
+            os.close(read_end)
+            code = 1
+            try:
+                frames = _frames(parsed, model, options, paths, fixes)
+                with os.fdopen(write_end, "wb") as out:
+                    out.write(pickle.dumps((frames, *_computed(model, known)), protocol=pickle.HIGHEST_PROTOCOL))
+                code = 0
+            finally:
+                os._exit(code)
+        os.close(write_end)
+        return cls(pid, read_end, paths, model, lambda: _frames(parsed, model, options, paths, fixes))
+
+    def collect(self) -> dict[str, FrameResult]:
+        """The child's frames, with the facts it computed merged into this process's model;
+        made here if the child failed."""
+        import pickle
+
+        with os.fdopen(self.read_end, "rb", closefd=False) as inp:
+            data = inp.read()
+        os.close(self.read_end)
+        self.read_end = -1
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = -1
+        try:
+            result = pickle.loads(data) if status == 0 and data else None
+        except Exception:  # noqa: BLE001 - whatever the child sent, its frames are made here
+            result = None
+        if result is None:
+            return self._made_here()
+        _take_computed(self.model, *result[1:])
+        return result[0]
+
+    def cancel(self) -> None:
+        """Stop the child if it is still running (this process failed or was interrupted)."""
+        if self.pid < 0:
+            return
+        with contextlib.suppress(OSError):
+            if self.read_end >= 0:
+                os.close(self.read_end)
+            os.kill(self.pid, 9)
+        with contextlib.suppress(OSError):
+            os.waitpid(self.pid, 0)
+        self.pid = -1
 
 
 def _computed(model: ProjectModel, known: tuple[set, ...]) -> tuple[dict, dict, dict, dict]:
@@ -565,8 +609,18 @@ def _incremental(files: Sequence[SourceFile], options: Options, root: str, cache
     model = build_model(parsed, options)
     if focus is not None and (previous is None or previous.paths != tuple(model.module_paths())):
         return run_rules(parsed, model, options, focus=focus, fixes=fixes, jobs=jobs), errors
-    state = incremental.analyse(model, keys, previous,
-                                lambda paths: run_frames(parsed, model, options, paths, fixes=fixes, jobs=jobs))
+    started: list = []
+
+    def start(paths: list[str]):
+        child = start_frames(parsed, model, options, paths, fixes=fixes, jobs=jobs)
+        started.extend([child] if child is not None else [])
+        return child
+
+    def run(paths: list[str]) -> dict[str, FrameResult]:
+        # a process started on the changed files' frames takes one of the jobs
+        return run_frames(parsed, model, options, paths, fixes=fixes, jobs=jobs - len(started))
+
+    state = incremental.analyse(model, keys, previous, run, start)
     incremental.store_state(cache, key, state, kept if previous is not None else None)
     frames = state.frames.values() if focus is None else [state.frames[p] for p in state.paths if p in focus]
     return merge_frames(frames), errors

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from loopsafe.model import FrameResult, Options
 
@@ -58,6 +58,21 @@ def state_key(paths: Sequence[str], options: Options, fixes: bool) -> str:
     return digest.hexdigest()
 
 
+#: the changed files' frames are begun apart (`analyse`) when at most this many changed: with
+#: more, sharing all the frames to be made by size balances the processes better
+_EARLY_MAX = 8
+
+
+class Started(Protocol):
+    """Frames being made elsewhere (`loopsafe.engine.start_frames`)."""
+
+    paths: list[str]
+
+    def collect(self) -> dict[str, FrameResult]: ...
+
+    def cancel(self) -> None: ...
+
+
 def frames_to_redo(model: ProjectModel, keys: dict[str, str], previous: State | None) -> set[str]:
     """The files whose findings must be made again, given the last run's state."""
     import loopsafe.rules  # noqa: F401  (the rules' modules register their facts)
@@ -86,17 +101,29 @@ def frames_to_redo(model: ProjectModel, keys: dict[str, str], previous: State | 
 
 
 def analyse(model: ProjectModel, keys: dict[str, str], previous: State | None,
-            run: Callable[[list[str]], dict[str, FrameResult]]) -> State:
-    """Every file's frame, made again by `run` where `previous` cannot stand for it."""
+            run: Callable[[list[str]], dict[str, FrameResult]],
+            start: Callable[[list[str]], Started | None] | None = None) -> State:
+    """Every file's frame, made again by `run` where `previous` cannot stand for it. With
+    `start`, the frames of the files that changed (made again whatever else changed) are
+    begun first, to be made while the others are found."""
     from loopsafe.semantic import MODULE_FACTS, Reuse
 
     paths = model.module_paths()
+    early: Started | None = None
     if previous is not None and previous.paths == tuple(paths):
         changed = frozenset(p for p in paths if previous.keys.get(p) != keys.get(p))
         model.reuse = Reuse(changed, previous.facts, previous.fact_reads, previous.contributions,
                             previous.contribution_reads)
-    redo = frames_to_redo(model, keys, previous)
-    made = run([p for p in paths if p in redo])
+        if start is not None and 0 < len(changed) <= _EARLY_MAX:
+            early = start([p for p in paths if p in changed])
+    try:
+        redo = frames_to_redo(model, keys, previous)
+        made = run([p for p in paths if p in redo and (early is None or p not in early.paths)])
+        if early is not None:
+            made.update(early.collect())
+    finally:
+        if early is not None:
+            early.cancel()
     frames = {p: made[p] if p in made else previous.frames[p] for p in paths}  # type: ignore[union-attr]
     # module facts are kept as their parts; a part no run of this one asked for is the last run's
     kept = previous if model.reuse is not None else None
