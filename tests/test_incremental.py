@@ -262,6 +262,28 @@ def test_frames_shared_with_forked_processes_give_the_same_findings(project: Pat
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="frames are shared out among forked processes")
+@pytest.mark.parametrize("child", ["works", "fails"])
+def test_the_changed_files_summaries_are_stored_whichever_process_makes_their_frames(child: str, tmp_path: Path,
+                                                                                      monkeypatch) -> None:
+    forks = forks_counted(monkeypatch)
+    project = FIXTURES / "projects" / "lifecycle_shop"
+    cache = tmp_path / "cache"
+    files, options, made = analysed_once(project, cache, monkeypatch)
+    if child == "fails":  # before it stores anything
+        parent, real = os.getpid(), engine._frames
+        monkeypatch.setattr(engine, "_frames", lambda *a: real(*a) if os.getpid() == parent else 1 / 0)
+    target = next(f for f in files if f.path.endswith("db.py"))
+    edited = project_files(project, {target.path: EDITS["function appended"](target.text)})
+    del forks[:]
+    after = engine.check_files(edited, options, str(project), cache_dir=cache, jobs=2)
+    assert forks and target.path in made
+    assert keyset(after) == keyset(engine.check_files(edited, options, str(project)))
+    name, is_package = engine.module_names(edited, str(project))[target.path]
+    key = engine.file_key(EDITS["function appended"](target.text), name, is_package)
+    assert isinstance(engine.Cache(cache).load_summary(key), engine.ir.ModuleIR)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="frames are shared out among forked processes")
 def test_frames_a_forked_process_fails_to_make_are_made_in_this_one(tmp_path: Path, monkeypatch) -> None:
     forks = forks_counted(monkeypatch)
     project = FIXTURES / "projects" / "crud_app"

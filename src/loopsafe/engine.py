@@ -219,9 +219,10 @@ def _no_cyclic_gc() -> Iterator[None]:
 _Work = tuple[SourceFile, str, bool, str]  # a file, its module name, is it a package, its cache key
 
 
-def _summarise_chunk(chunk: list[_Work], cache: Cache | None = None) -> list:
+def _summarise_chunk(chunk: list[_Work], cache: Cache | None = None, unstored: list | None = None) -> list:
     """Summarise files, storing each summary in the cache where it is made (in the worker:
-    pickling it again in the parent cost 0.4 s on frigate)."""
+    pickling it again in the parent cost 0.4 s on frigate), or, with `unstored`, leaving
+    (key, summary) there for the caller to store."""
     out = []
     with _no_cyclic_gc():
         for source, name, is_package, key in chunk:
@@ -229,7 +230,9 @@ def _summarise_chunk(chunk: list[_Work], cache: Cache | None = None) -> list:
             summary = _from_cache(cache, key, source.path) if cache is not None else None
             if summary is None:
                 summary = summarise(source, name, is_package)
-                if cache is not None:
+                if unstored is not None:
+                    unstored.append((key, summary))
+                elif cache is not None:
                     cache.store_summary(key, summary)
             out.append(summary)
     return out
@@ -255,10 +258,11 @@ def _load_summary(cache: Cache, key: str, source: SourceFile, name: str, is_pack
     return hit
 
 
-def _summarise_all(work: list[_Work], jobs: int, cache: Cache | None = None) -> list:
-    """Summaries in the order of `work`; in a process pool when it pays off."""
+def _summarise_all(work: list[_Work], jobs: int, cache: Cache | None = None, unstored: list | None = None) -> list:
+    """Summaries in the order of `work`; in a process pool when it pays off (its workers
+    store what they make: `unstored` is for summaries made here)."""
     if jobs <= 1 or len(work) < _POOL_MIN_FILES:
-        return _summarise_chunk(work, cache)
+        return _summarise_chunk(work, cache, unstored)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
@@ -281,14 +285,15 @@ def _summarise_all(work: list[_Work], jobs: int, cache: Cache | None = None) -> 
 
 def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", *,
                 cache: Cache | None = None, jobs: int = 1, lazy: dict[str, str] | None = None,
-                names: dict[str, tuple[str, bool]] | None = None,
-                keys: dict[str, str] | None = None) -> tuple[dict[str, "_Parsed"], list[ParseError]]:
+                names: dict[str, tuple[str, bool]] | None = None, keys: dict[str, str] | None = None,
+                unstored: list | None = None) -> tuple[dict[str, "_Parsed"], list[ParseError]]:
     """Summarise every file once (from the cache when it has it); failures become ParseErrors.
 
     `lazy` (path -> file key) names files whose summary the cache has, for a run that may not
     need them all: they are loaded when the model first reads them (`semantic.Pending`).
     `names`: each file's module name and whether it is a package, and `keys` its cache key
-    (`file_key`), when already known."""
+    (`file_key`), when already known. With `unstored`, summaries made in this process are
+    left there, as (key, summary), for the caller to store in the cache."""
     from loopsafe.semantic import Pending
 
     if names is None:
@@ -316,7 +321,7 @@ def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
         # file of their own, and find in the cache what the others have summarised by then
         start = (os.getpid() * 2654435761) % len(work)  # consecutive pids, distant starts
         work = work[start:] + work[:start]
-    for item, summary in zip(work, _summarise_all(work, jobs, cache)):
+    for item, summary in zip(work, _summarise_all(work, jobs, cache, unstored)):
         results[item[0].path] = summary
     parsed: dict[str, _Parsed] = {}
     errors: list[ParseError] = []
@@ -365,14 +370,15 @@ def run_frames(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Optio
 
 
 def start_frames(parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, paths: list[str], *,
-                 fixes: bool = True, jobs: int = 1) -> "_Child | None":
+                 fixes: bool = True, jobs: int = 1, then: Callable[[], object] | None = None) -> "_Child | None":
     """The frames of `paths` begun in a forked process, while this one goes on (with the
     files an edit changed, whose frames are made whatever else changed: while they are made,
-    this process finds which other frames must be). None when there is no second job or no
-    fork, or too little source to be worth one: `run_frames` makes them then."""
+    this process finds which other frames must be). `then` is done there too, after the
+    frames (`_Child.done` says whether it was). None when there is no second job or no fork,
+    or too little source to be worth one: `run_frames` makes them then."""
     if jobs > 1 and paths and hasattr(os, "fork") and \
             sum(len(parsed[path].source.text) for path in paths) >= _FORK_MIN_CHARS:
-        return _Child.fork(parsed, model, options, paths, fixes)
+        return _Child.fork(parsed, model, options, paths, fixes, then)
     return None
 
 
@@ -417,10 +423,12 @@ class _Child:
         self.paths = paths
         self.model = model
         self._made_here = made_here
+        #: the child did all it was given (its frames were made here otherwise)
+        self.done = False
 
     @classmethod
     def fork(cls, parsed: dict[str, "_Parsed"], model: ProjectModel, options: Options, paths: list[str],
-             fixes: bool) -> "_Child | None":
+             fixes: bool, then: Callable[[], object] | None = None) -> "_Child | None":
         import pickle
 
         known = (set(model.facts), set(model.fact_reads_of), set(model.contributions), set(model.contribution_reads))
@@ -439,6 +447,8 @@ class _Child:
             code = 1
             try:
                 frames = _frames(parsed, model, options, paths, fixes)
+                if then is not None:
+                    then()
                 with os.fdopen(write_end, "wb") as out:
                     out.write(pickle.dumps((frames, *_computed(model, known)), protocol=pickle.HIGHEST_PROTOCOL))
                 code = 0
@@ -465,6 +475,7 @@ class _Child:
         if result is None:
             return self._made_here()
         _take_computed(self.model, *result[1:])
+        self.done = True
         return result[0]
 
     def cancel(self) -> None:
@@ -605,14 +616,23 @@ def _incremental(files: Sequence[SourceFile], options: Options, root: str, cache
         if changed > max(_FOCUS_STATE_MAX_CHANGED, _FOCUS_STATE_MAX_SHARE * len(keys)):
             previous = None
     lazy = {p: previous.keys[p] for p in previous.paths} if previous is not None else None
-    parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, lazy=lazy, names=names, keys=keys)
+    # the changed files' summaries are stored by the process that makes their frames, if one does
+    unstored: list = []
+    parsed, errors = parse_files(files, options, root, cache=cache, jobs=jobs, lazy=lazy, names=names, keys=keys,
+                                 unstored=unstored)
+
+    def store_summaries() -> None:
+        for key, summary in unstored:
+            cache.store_summary(key, summary)
+
     model = build_model(parsed, options)
     if focus is not None and (previous is None or previous.paths != tuple(model.module_paths())):
+        store_summaries()
         return run_rules(parsed, model, options, focus=focus, fixes=fixes, jobs=jobs), errors
     started: list = []
 
     def start(paths: list[str]):
-        child = start_frames(parsed, model, options, paths, fixes=fixes, jobs=jobs)
+        child = start_frames(parsed, model, options, paths, fixes=fixes, jobs=jobs, then=store_summaries)
         started.extend([child] if child is not None else [])
         return child
 
@@ -620,7 +640,11 @@ def _incremental(files: Sequence[SourceFile], options: Options, root: str, cache
         # a process started on the changed files' frames takes one of the jobs
         return run_frames(parsed, model, options, paths, fixes=fixes, jobs=jobs - len(started))
 
-    state = incremental.analyse(model, keys, previous, run, start)
+    try:
+        state = incremental.analyse(model, keys, previous, run, start)
+    finally:
+        if not any(child.done for child in started):
+            store_summaries()
     incremental.store_state(cache, key, state, kept if previous is not None else None)
     frames = state.frames.values() if focus is None else [state.frames[p] for p in state.paths if p in focus]
     return merge_frames(frames), errors
