@@ -403,3 +403,67 @@ def test_read_sources_splits_good_from_bad(tmp_path: Path) -> None:
     sources, errors = read_sources([str(tmp_path / "a.py"), str(tmp_path / "b.py")], str(tmp_path))
     assert [s.path for s in sources] == ["a.py"]
     assert [e.path for e in errors] == ["b.py"]
+
+
+# --------------------------------------------------------------------------- a kept walk
+
+def _settled_tree(root: Path) -> None:
+    """A small project whose files and folders were last modified long ago."""
+    make_tree(root, {"app/main.py": "x = 1\n", "app/db/models.py": "y = 2\n", "build/gen.py": "z = 3\n",
+                     ".gitignore": "build/\n", "README.md": "hi\n"})
+    past = os.stat(root).st_mtime - 100
+    for path in [root, *root.rglob("*")]:
+        os.utime(path, (past, past))
+
+
+#: changes to the tree, each of which changes what a walk finds
+CHANGES = {
+    "file added": lambda r: (r / "app" / "new.py").write_text(""),
+    "file removed": lambda r: (r / "app" / "main.py").unlink(),
+    "file renamed": lambda r: (r / "app" / "main.py").rename(r / "app" / "main2.py"),
+    "folder with a file added": lambda r: make_tree(r, {"app/api/routes.py": ""}),
+    ".gitignore edited": lambda r: (r / ".gitignore").write_text("app/db/\n"),
+    ".gitignore added in a folder": lambda r: (r / "app" / ".gitignore").write_text("main.py\n"),
+    "folder made a virtualenv": lambda r: (r / "app" / "db" / "pyvenv.cfg").write_text(""),
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_a_kept_walk_is_reused_until_what_it_read_changes(change: str, tmp_path: Path, monkeypatch) -> None:
+    from loopsafe import discovery, replay
+
+    root = tmp_path / "project"
+    _settled_tree(root)
+    # setting the times back (above) sets the change times to now: what was read just now is
+    # trusted here, which the times set back make safe (any change moves them)
+    monkeypatch.setattr(replay, "_RACY_NS", 0)
+    settings = DiscoverySettings(project_root=str(root))
+    cache = tmp_path / "cache"
+    walks: list[int] = []
+    real = discovery.discover
+    monkeypatch.setattr(discovery, "discover", lambda *a, **kw: walks.append(1) or real(*a, **kw))
+    first = discovery.discover_kept([str(root)], settings, cwd=str(root), cache_dir=cache)
+    assert first.files == real([str(root)], settings, cwd=str(root)).files
+    assert discovery.discover_kept([str(root)], settings, cwd=str(root), cache_dir=cache).files == first.files
+    assert len(walks) == 1  # the second run checked what the first read, and walked nothing
+    CHANGES[change](root)
+    after = discovery.discover_kept([str(root)], settings, cwd=str(root), cache_dir=cache)
+    assert after.files == real([str(root)], settings, cwd=str(root)).files != first.files
+    assert len(walks) == 2
+
+
+def test_a_walk_that_read_something_just_changed_is_not_kept(tmp_path: Path, monkeypatch) -> None:
+    # a folder's times could hide a change made within the same tick: not trusted, not kept
+    from loopsafe import discovery
+
+    root = tmp_path / "project"
+    _settled_tree(root)
+    (root / "app" / "new.py").write_text("")  # app/ changed just now
+    settings = DiscoverySettings(project_root=str(root))
+    walks: list[int] = []
+    real = discovery.discover
+    monkeypatch.setattr(discovery, "discover", lambda *a, **kw: walks.append(1) or real(*a, **kw))
+    for _ in range(2):
+        found = discovery.discover_kept([str(root)], settings, cwd=str(root), cache_dir=tmp_path / "cache")
+        assert found.files == real([str(root)], settings, cwd=str(root)).files
+    assert len(walks) == 2

@@ -142,3 +142,22 @@ def test_only_the_most_recent_records_are_kept(project: Path) -> None:
         check(project, env={"SOME_CI_RUN_ID": str(i)})
     assert len(list((project / ".loopsafe_cache" / "replay").iterdir())) == replay._KEEP
     assert check(project, env={"SOME_CI_RUN_ID": str(replay._KEEP + 2)})[3]  # the newest is still there
+
+
+def test_a_record_made_from_a_kept_walk_still_notices_a_new_module(project: Path) -> None:
+    # a walk of inputs changed more than 2 s before is kept (loopsafe.discovery.discover_kept);
+    # a run that reuses it must still record what the walk read, or a new module would
+    # leave a stale record replayed
+    import time
+
+    cache = f"{project}-cache"  # outside: creating it would change the project folder's times
+    (project / "pkg").mkdir()
+    (project / "pkg" / "mod.py").write_text("x = 1\n")  # only the walk lists pkg/
+    time.sleep(2.1)
+    assert not check(project, "--cache-dir", cache)[3]  # walks, keeps the walk, records
+    assert list(Path(cache).glob("*/discovery/*/*.pickle"))
+    second = check(project, "--cache-dir", cache, "--exit-zero")  # another record, from the kept walk
+    assert not second[3] and second[2] == 0
+    (project / "pkg" / "other.py").write_text(APP.replace("/items", "/other"))
+    third = check(project, "--cache-dir", cache, "--exit-zero")
+    assert not third[3] and third[0] != second[0] and "other.py" in third[0]

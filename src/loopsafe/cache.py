@@ -4,6 +4,7 @@ Layout (`.loopsafe_cache/` by default, with a `.gitignore` so it is never commit
 
     <dir>/<salt>/ir/<ab>/<key>.pickle       one file's ModuleIR (or its ParseError)
     <dir>/<salt>/noqa/<ab>/<key>.pickle     one file's `# noqa` comment map (tokenizing is slow)
+    <dir>/<salt>/discovery/<ab>/<key>.pickle a walk's files, and what it read (loopsafe.discovery)
     <dir>/<salt>/results/<key>.pickle       findings + parse errors of a whole run
     <dir>/<salt>/state/<key>.pickle         a project's last full state, per file (loopsafe.incremental)
     <dir>/<salt>/state/<key>.journal        what the runs since changed in it

@@ -29,7 +29,7 @@ import click
 
 from loopsafe import __version__, replay
 from loopsafe.config import ConfigError, Overrides, Settings, parse_selectors, resolve_settings
-from loopsafe.discovery import discover, display_path, is_excluded, read_sources, source_from_bytes
+from loopsafe.discovery import discover_kept, display_path, is_excluded, read_sources, source_from_bytes
 from loopsafe.model import ParseError, Report, SourceFile
 
 EXIT_OK = 0
@@ -240,10 +240,14 @@ def check(
     except ConfigError as exc:
         raise LoopsafeError(str(exc)) from None
 
+    if no_cache:
+        cache = None
+    else:
+        cache = cwd / cache_dir if cache_dir is not None else settings.project_root / ".loopsafe_cache"
     if from_stdin:
         sources, errors, abspaths = _read_stdin(stdin_filename, settings, cwd)
     else:
-        sources, errors, abspaths = _read_paths(paths or (".",), settings, cwd)
+        sources, errors, abspaths = _read_paths(paths or (".",), settings, cwd, cache)
         if not sources and not errors:
             click.echo("warning: no Python files found under the given paths", err=True)
 
@@ -252,11 +256,7 @@ def check(
     # Files named one by one (pre-commit, editors) are checked with their whole project as
     # context, so a call into a helper in an unnamed module is still followed.
     named_files = from_stdin or bool(paths) and all(os.path.isfile(os.path.join(cwd, p)) for p in paths)
-    context = _read_context(sources, settings, cwd) if named_files and sources else []
-    if no_cache:
-        cache = None
-    else:
-        cache = cwd / cache_dir if cache_dir is not None else settings.project_root / ".loopsafe_cache"
+    context = _read_context(sources, settings, cwd, cache) if named_files and sources else []
     project = _ProjectPaths(settings.project_root, cwd, abspaths)
     # a run that reads stdin or writes anything but its output is never replayed
     if cache is None or from_stdin or fix or diff or add_noqa or write_baseline_file or output_file:
@@ -320,9 +320,9 @@ def check(
 
 
 def _read_paths(
-    paths: Sequence[str], settings: Settings, cwd: Path
+    paths: Sequence[str], settings: Settings, cwd: Path, cache: Path | None = None
 ) -> tuple[list[SourceFile], list[ParseError], dict[str, str]]:
-    found = discover(paths, settings.discovery, cwd=str(cwd))
+    found = discover_kept(paths, settings.discovery, cwd=str(cwd), cache_dir=cache)
     sources, errors = read_sources(found.files, str(cwd))
     abspaths = {item.path: item.abspath for item in sources}  # shown path -> the path found
     if errors:  # unreadable files have no SourceFile to say it
@@ -348,12 +348,13 @@ def _read_stdin(
     return [item], [], {display: abspath}
 
 
-def _read_context(sources: list[SourceFile], settings: Settings, cwd: Path) -> list[SourceFile]:
+def _read_context(sources: list[SourceFile], settings: Settings, cwd: Path,
+                  cache: Path | None = None) -> list[SourceFile]:
     """The files checked and the rest of their project, read for cross-module context, in the
     order a run over the whole project has them: the order decides which of two modules
     claiming one name an import finds, and a run over the project keeps the state (see
     `loopsafe.incremental`) a run over a few files can bring up to date."""
-    found = discover([str(settings.project_root)], settings.discovery, cwd=str(cwd))
+    found = discover_kept([str(settings.project_root)], settings.discovery, cwd=str(cwd), cache_dir=cache)
     checked = {os.path.normpath(s.abspath): s for s in sources if s.abspath}
     rest = [path for path in found.files if os.path.normpath(path) not in checked]
     context, _unreadable = read_sources(rest, str(cwd))  # unreadable context files are not reported

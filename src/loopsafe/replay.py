@@ -136,13 +136,13 @@ class Recorder:
         sys.stdout = _Tee(sys.stdout, 1, self.chunks)
         sys.stderr = _Tee(sys.stderr, 2, self.chunks)
 
-    def note(self, kind: str, path: str, data: bytes | None = None, names=None) -> None:
+    def note(self, kind: str, path: str, data: bytes | None = None, names=None, sig=None) -> None:
         """`data`: what the run read of the input (a file's bytes, a listing's digest), when
-        at hand; its digest is kept only if the input's times cannot be trusted (racy)."""
+        at hand; its digest is kept only if the input's times cannot be trusted (racy).
+        `sig`: how it stats (`_stat`; `_kind_of` for an existence probe)."""
         if kind == "e":
-            self.inputs[(kind, path)] = (_kind_of(path), None, False, None)
+            self.inputs[(kind, path)] = (sig, None, False, None)
             return
-        sig = _stat(path)
         racy = sig is not None and max(sig[3], sig[4]) >= self.start_ns - _RACY_NS
         previous = self.inputs.get((kind, path))
         if previous is not None and previous[1] is not None and data is None:
@@ -219,6 +219,9 @@ def _prune(folder: str) -> None:
 
 
 _RECORDER: Recorder | None = None
+#: the `Inputs` being noted
+_COLLECTORS: list = []
+_UNKNOWN = object()
 
 
 def start(argv: list[str]) -> Recorder:
@@ -238,15 +241,15 @@ def recording() -> bool:
 
 def note_file(path: str, data: bytes | None = None) -> None:
     """The run read the file at `path` (`data`: the bytes it read, when at hand)."""
-    if _RECORDER is not None:
-        _RECORDER.note("f", os.path.abspath(path), data)
+    if _RECORDER is not None or _COLLECTORS:
+        _note("f", os.path.abspath(path), data)
 
 
 def note_exists(path: str) -> None:
     """The run looked whether `path` exists (a marker, a `.gitignore`, `.git`): only that
     counts, not its times (`.git` changes with every git command)."""
-    if _RECORDER is not None:
-        _RECORDER.note("e", os.path.abspath(path))
+    if _RECORDER is not None or _COLLECTORS:
+        _note("e", os.path.abspath(path))
 
 
 def note_dir(path: str, names=None) -> None:
@@ -254,9 +257,53 @@ def note_dir(path: str, names=None) -> None:
     change when an entry is added, removed or renamed. A probe for one file in a directory
     is a :func:`note_exists` of that file: unrelated changes to a busy folder
     (`/tmp`) must not defeat replay."""
+    if _RECORDER is not None or _COLLECTORS:
+        _note("d", os.path.abspath(path), _listing_digest(names) if names is not None else None, names)
+
+
+def _note(kind: str, path: str, data=None, names=None, sig=_UNKNOWN) -> None:
+    if sig is _UNKNOWN:
+        sig = _kind_of(path) if kind == "e" else _stat(path)
     if _RECORDER is not None:
-        _RECORDER.note("d", os.path.abspath(path), _listing_digest(names) if names is not None else None,
-                       names)
+        _RECORDER.note(kind, path, data, names, sig)
+    for inputs in _COLLECTORS:
+        inputs.entries[(kind, path)] = sig
+
+
+class Inputs:
+    """What a part of a run reads, noted (as for a record) while the block it is entered
+    for runs, with how each input stat'ed then: for a part whose outcome can be kept
+    (discovery's) and trusted as long as its inputs stat the same."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], object] = {}
+        import time
+
+        self.start_ns = time.time_ns()
+
+    def __enter__(self) -> "Inputs":
+        _COLLECTORS.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _COLLECTORS.remove(self)
+
+    def settled(self) -> bool:
+        """No input changed shortly before it was read (its times could hide a change)."""
+        limit = self.start_ns - _RACY_NS
+        return all(type(sig) is not tuple or max(sig[3], sig[4]) < limit for sig in self.entries.values())
+
+    def unchanged(self) -> bool:
+        """Every input stats as it did (an input that did not exist still does not)."""
+        for (kind, path), sig in self.entries.items():
+            if (_kind_of(path) if kind == "e" else _stat(path)) != sig:
+                return False
+        return True
+
+    def noted_again(self) -> None:
+        """What these inputs were read for is reused: the run read them (for its record)."""
+        for (kind, path), sig in self.entries.items():
+            _note(kind, path, sig=sig)
 
 
 def allow(cache_dir: str | os.PathLike[str] | None) -> None:
