@@ -19,12 +19,12 @@ miss, never an error.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import pickle
 from pathlib import Path
 from typing import Any
 
+from loopsafe._hash import blake2b
 from loopsafe import __version__
 
 _KEEP_RESULTS = 8
@@ -33,7 +33,7 @@ _KEEP_STATES = 4
 
 
 def _code_salt() -> str:
-    digest = hashlib.blake2b(__version__.encode(), digest_size=8)
+    digest = blake2b(__version__.encode(), digest_size=8)
     package = Path(__file__).resolve().parent
     for path in sorted(package.rglob("*.py")):
         try:
@@ -54,14 +54,14 @@ def salt() -> str:
 
 
 def file_key(text: str, module: str, is_package: bool) -> str:
-    digest = hashlib.blake2b(digest_size=16)
+    digest = blake2b(digest_size=16)
     digest.update(f"{module}\0{int(is_package)}\0".encode())
     digest.update(text.encode("utf-8", "surrogatepass"))
     return digest.hexdigest()
 
 
 def run_key(file_keys: list[tuple[str, str]], options: Any) -> str:
-    digest = hashlib.blake2b(digest_size=16)
+    digest = blake2b(digest_size=16)
     digest.update(repr(options).encode())
     for path, key in sorted(file_keys):
         digest.update(f"{path}\0{key}\n".encode())

@@ -37,10 +37,10 @@ import re
 import stat
 from dataclasses import dataclass, field
 from functools import lru_cache
-from hashlib import blake2b as _blake2b
 from pathlib import PurePath
 from typing import Iterable, Sequence
 
+from loopsafe._hash import blake2b
 from loopsafe import replay
 from loopsafe.model import ParseError, SourceFile
 
@@ -436,7 +436,7 @@ def discover_kept(paths: Sequence[str], settings: DiscoverySettings, *, cwd: str
 
     cwd = os.path.abspath(cwd or os.getcwd())
     cache = Cache(cache_dir)
-    key = _blake2b(repr((list(paths), settings, cwd)).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    key = blake2b(repr((list(paths), settings, cwd)).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
     kept = cache.load_entry("discovery", key)
     if type(kept) is tuple and len(kept) == 2 and isinstance(kept[0], replay.Inputs) and kept[0].unchanged():
         kept[0].noted_again()

@@ -19,10 +19,10 @@ files (added, removed, no longer parsing) or options differ from the state's sta
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
+from loopsafe._hash import blake2b
 from loopsafe.model import FrameResult, Options
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,7 +51,7 @@ class State:
 def state_key(paths: Sequence[str], options: Options, fixes: bool) -> str:
     """The key a project's state is kept under: its files and the analysis options (not the
     files' content: that is what the state is compared with)."""
-    digest = hashlib.blake2b(digest_size=16)
+    digest = blake2b(digest_size=16)
     digest.update(repr((options, fixes)).encode())
     for path in sorted(paths):
         digest.update(f"{path}\n".encode())

@@ -65,7 +65,6 @@ when ``FORCE_COLOR`` is set (see https://no-color.org and https://force-color.or
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -607,6 +606,8 @@ def fingerprints(
     (the same call twice in one function) are told apart by their 1-based occurrence, in
     line order, as GitHub's own ``primaryLocationLineHash`` does.
     """
+    import hashlib  # here: it loads OpenSSL, which the other formats do not need
+
     lines = SourceLines(sources)
     seen: Counter[str] = Counter()
     out: dict[Finding, tuple[str, int]] = {}
@@ -676,6 +677,8 @@ GITLAB_SEVERITY = "major"
 
 def format_gitlab(report: Report, sources: Mapping[str, str], *, cwd: str, root: str) -> str:
     """The ``gitlab`` format: a Code Quality report. Parse errors are not part of it."""
+    import hashlib
+
     prints = fingerprints(report.findings, sources, cwd=cwd, root=root)
     issues = []
     for finding in _sorted(report.findings):

@@ -29,11 +29,11 @@ only the standard library's cheapest modules.
 """
 from __future__ import annotations
 
-import hashlib
 import marshal
 import os
 import sys
 
+from loopsafe._hash import blake2b
 from loopsafe import __version__
 
 #: inputs changed this close before the run started (ns) are checked by content
@@ -63,7 +63,7 @@ def _kind_of(path: str) -> int:
 
 
 def _digest(data: bytes) -> bytes:
-    return hashlib.blake2b(data, digest_size=16).digest()
+    return blake2b(data, digest_size=16).digest()
 
 
 def _listing_digest(names) -> bytes:
@@ -100,7 +100,7 @@ def run_key(argv: list[str]) -> str:
     env = sorted((k, v) for k, v in os.environ.items() if k not in _VOLATILE_ENV)
     material = (_FORMAT, _code_signature(), sys.executable, sys.version, os.getcwd(), list(argv), env,
                 [_terminal(fd) for fd in (0, 1, 2)])
-    return hashlib.blake2b(repr(material).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+    return blake2b(repr(material).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
 
 
 class _Tee:
