@@ -31,12 +31,12 @@ file alone.
 from __future__ import annotations
 
 import ast
-import hashlib
 import re
 import sys
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from loopsafe._hash import blake2b
 from loopsafe.model import Finding
 
 # `# noqa` not followed by more of a word (`# noqa_foo` is not a directive), then an optional
@@ -177,8 +177,7 @@ def _token_map(lines: Sequence[str]) -> _TokenMap | None:
 # comments, line continuations and line ends. The string patterns are tokenize's own
 # (`Single3`, `Double3`, `ContStr`) without the prefixes, which do not change where a string ends.
 _SCAN = re.compile(r"""
-    (?P<nl>\n)
-  | (?P<string>'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''
+    (?P<string>'''[^'\\]*(?:(?:\\.|'(?!''))[^'\\]*)*'''
              |\"\"\"[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*\"\"\"
              |'[^\n'\\]*(?:\\.[^\n'\\]*)*'
              |"[^\n"\\]*(?:\\.[^\n"\\]*)*")
@@ -205,32 +204,43 @@ def _scanned_map(text: str) -> _TokenMap | None:
     if body and not body.endswith("\n"):
         body += "\n"
     result = _TokenMap()
-    line_end, comments = result.line_end, result.comments
-    line, first, line_start = 1, 1, 0
+    # a line is its own end unless a string or a continuation carries its statement on: only
+    # those are stepped through (a step per line cost most of the scan)
+    lines = body.count("\n")
+    result.line_end = line_end = dict(zip(range(1, lines + 1), range(1, lines + 1)))
+    comments = result.comments
+    line, first, line_start, pos = 1, 1, 0, 0
     # brackets left open at the end make tokenize fail: count those outside strings and comments
     depth = _bracket_balance(body)
     for match in _SCAN.finditer(body):
-        kind = match.lastgroup
-        if kind == "nl":
-            for number in range(first, line + 1):
+        start = match.start()
+        breaks = body.count("\n", pos, start)
+        if breaks:  # lines end outside any string: the first ends those from `first` on
+            for number in range(first, line):
                 line_end[number] = line
-            line += 1
-            first, line_start = line, match.end()
-        elif kind == "string":
+            line += breaks
+            first, line_start = line, body.rfind("\n", pos, start) + 1
+        kind = match.lastgroup
+        if kind == "string":
             literal = match.group()
             depth -= _bracket_balance(literal)
             breaks = literal.count("\n")
             if breaks:
                 line += breaks
-                line_start = match.start() + literal.rfind("\n") + 1
+                line_start = start + literal.rfind("\n") + 1
         elif kind == "comment":
-            comments[line] = (match.start() - line_start, match.group())
+            comments[line] = (start - line_start, match.group())
             depth -= _bracket_balance(match.group())
         elif kind == "continuation":
             line += 1
             line_start = match.end()
         else:
             return None
+        pos = match.end()
+    if body.count("\n", pos):
+        for number in range(first, line):
+            line_end[number] = line
+        first = line = lines + 1
     return result if first == line and depth == 0 else None
 
 
@@ -262,7 +272,7 @@ class FileNoqa:
     def _tokens(self) -> _TokenMap | None:
         if not self._token_cache:
             tokens = None
-            key = hashlib.blake2b(self._text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+            key = blake2b(self._text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
             if self._cache is not None:
                 tokens = self._cache.load_entry("noqa", key)
             if not isinstance(tokens, _TokenMap):
