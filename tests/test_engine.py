@@ -250,3 +250,43 @@ def test_a_route_label_names_the_methods_a_registration_lists() -> None:
         ''')
     report = engine.check_source(code, "app.py", Options(select=("LOOP101",)))
     assert [f.route for f in report.findings] == ["GET|HEAD /kinds", "POST /count", "ROUTE /unsaid", "WEBSOCKET /listen"]
+
+
+def test_a_dependency_is_labelled_with_the_first_route_in_order_that_asks_for_it() -> None:
+    # `shared` is asked for by both routes, directly by /b and through `middle` by /a: it is
+    # labelled with /a, the first route in (module, name) order, wherever the routes are
+    from loopsafe.semantic import ProjectModel
+
+    api_a = textwrap.dedent("""\
+        from fastapi import APIRouter, Depends
+        from app.deps import middle
+        router = APIRouter()
+
+        @router.get("/a")
+        def a_route(m=Depends(middle)):
+            return m
+    """)
+    api_b = textwrap.dedent("""\
+        from fastapi import APIRouter, Depends
+        from app.deps import shared
+        router = APIRouter()
+
+        @router.get("/b")
+        def b_route(s=Depends(shared)):
+            return s
+    """)
+    deps = textwrap.dedent("""\
+        from fastapi import Depends
+
+        def shared():
+            return 1
+
+        def middle(s=Depends(shared)):
+            return s
+    """)
+    files = [SourceFile("app/b.py", api_b), SourceFile("app/deps.py", deps), SourceFile("app/a.py", api_a),
+             SourceFile("app/__init__.py", "")]
+    parsed, _ = engine.parse_files(files, Options())
+    model: ProjectModel = engine.build_model(parsed, Options())
+    routes = model.fact("dependency_routes")
+    assert routes == {("app/deps.py", "middle"): "GET /a", ("app/deps.py", "shared"): "GET /a"}
