@@ -467,3 +467,23 @@ def test_a_walk_that_read_something_just_changed_is_not_kept(tmp_path: Path, mon
         found = discovery.discover_kept([str(root)], settings, cwd=str(root), cache_dir=tmp_path / "cache")
         assert found.files == real([str(root)], settings, cwd=str(root)).files
     assert len(walks) == 2
+
+
+@needs_symlinks
+def test_a_walk_that_met_a_link_to_a_python_file_is_not_kept(tmp_path: Path, monkeypatch) -> None:
+    # whether the link counts depends on its target, which may change in a folder the walk
+    # never listed (an ignored one): not kept
+    from loopsafe import discovery, replay
+
+    root = tmp_path / "project"
+    _settled_tree(root)
+    (root / "app" / "link.py").symlink_to(root / "build" / "gen.py")
+    past = os.stat(root).st_mtime
+    os.utime(root / "app", (past, past))
+    monkeypatch.setattr(replay, "_RACY_NS", 0)
+    settings = DiscoverySettings(project_root=str(root))
+    first = discovery.discover_kept([str(root)], settings, cwd=str(root), cache_dir=tmp_path / "cache")
+    assert str(root / "app" / "link.py") in first.files and first.links
+    (root / "build" / "gen.py").unlink()  # build/ is ignored: no folder the walk listed changed
+    after = discovery.discover_kept([str(root)], settings, cwd=str(root), cache_dir=tmp_path / "cache")
+    assert str(root / "app" / "link.py") not in after.files
