@@ -487,3 +487,22 @@ def test_a_walk_that_met_a_link_to_a_python_file_is_not_kept(tmp_path: Path, mon
     (root / "build" / "gen.py").unlink()  # build/ is ignored: no folder the walk listed changed
     after = discovery.discover_kept([str(root)], settings, cwd=str(root), cache_dir=tmp_path / "cache")
     assert str(root / "app" / "link.py") not in after.files
+
+
+@pytest.mark.parametrize("how", ["a file named", "force-exclude"])
+def test_walks_of_named_files_or_with_force_exclude_are_not_kept(how: str, tmp_path: Path, monkeypatch) -> None:
+    # a named path is looked at (a folder? a link? in a virtualenv?) where no listing shows
+    # a change: `app/main.py` named, then made a link elsewhere, would be found as before
+    from loopsafe import discovery, replay
+
+    root = tmp_path / "project"
+    _settled_tree(root)
+    monkeypatch.setattr(replay, "_RACY_NS", 0)
+    settings = DiscoverySettings(project_root=str(root), force_exclude=how == "force-exclude")
+    paths = [str(root / "app" / "main.py")] if how == "a file named" else [str(root)]
+    walks: list[int] = []
+    real = discovery.discover
+    monkeypatch.setattr(discovery, "discover", lambda *a, **kw: walks.append(1) or real(*a, **kw))
+    for _ in range(2):
+        discovery.discover_kept(paths, settings, cwd=str(root), cache_dir=tmp_path / "cache")
+    assert len(walks) == 2 and not list((tmp_path / "cache").glob("*/discovery/*/*.pickle"))

@@ -432,13 +432,17 @@ def discover_kept(paths: Sequence[str], settings: DiscoverySettings, *, cwd: str
     file it read (`.gitignore`s) stats the same: a directory's times change when an entry is
     added, removed or renamed. These are the inputs a replayed run checks (`loopsafe.replay`);
     a walk that read an input changed shortly before, met an error or a link to a Python
-    file (its target may change where no listing shows it) is not kept. On a 700-file
-    project the walk is 17 ms, its check 2 ms."""
-    if cache_dir is None:
+    file (its target may change where no listing shows it) is not kept, nor one of named
+    files or with `force-exclude`. On a 700-file project the walk is 17 ms, its check 2 ms."""
+    cwd = os.path.abspath(cwd or os.getcwd())
+    # a path named on the command line is looked at (is it a folder, a link, excluded, in a
+    # virtualenv?) where no listing shows a change: only walks of folders, with nothing
+    # excluded by name, are kept
+    if cache_dir is None or settings.force_exclude or \
+            not all(os.path.isdir(os.path.join(cwd, path)) for path in paths):
         return discover(paths, settings, cwd=cwd)
     from loopsafe.cache import Cache
 
-    cwd = os.path.abspath(cwd or os.getcwd())
     cache = Cache(cache_dir)
     key = blake2b(repr((list(paths), settings, cwd)).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
     kept = cache.load_entry("discovery", key)
