@@ -418,3 +418,19 @@ def test_no_forked_process_is_left_behind_when_this_one_is_interrupted(monkeypat
     for pid in forks:
         with pytest.raises(ChildProcessError):  # reaped: not even a zombie is left
             os.waitpid(pid, os.WNOHANG)
+
+
+def test_a_journaled_state_is_the_last_pruned(tmp_path: Path, monkeypatch) -> None:
+    # a run that writes only a journal still uses its state: pruning ranks states by use
+    project = FIXTURES / "projects" / "cycles"
+    files = project_files(project)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(incremental, "_JOURNAL_MAX_SHARE", 1.0)
+    engine.check_files(files, Options(), str(project), cache_dir=cache)
+    [kept] = cache.glob("*/state/*.pickle")
+    for n in range(6):  # other file sets write their states; this one's is journaled each time
+        extra = [*files, SourceFile(f"org/extra{n}.py", "x = 1\n", str(project / "org" / f"extra{n}.py"))]
+        engine.check_files(extra, Options(), str(project), cache_dir=cache)
+        edited = [*files[:-1], dataclasses.replace(files[-1], text=files[-1].text + f"\nX{n} = {n}\n")]
+        engine.check_files(edited, Options(), str(project), cache_dir=cache)
+        assert kept.exists() and kept.with_suffix(".journal").exists(), n

@@ -134,8 +134,12 @@ class Cache:
         self._prune(directory, _KEEP_STATES)
 
     def store_journal(self, key: str, value: Any) -> None:
-        """What changed since the state was written whole (read back with it)."""
-        self._write(self.base / "state" / f"{key}.journal", value)
+        """What changed since the state was written whole (read back with it). The state is
+        touched: pruning keeps the states used last, not those written whole last."""
+        directory = self.base / "state"
+        self._write(directory / f"{key}.journal", value)
+        with contextlib.suppress(OSError):
+            os.utime(directory / f"{key}.pickle")
 
     def store_results(self, key: str, value: Any) -> None:
         directory = self.base / "results"
