@@ -24,8 +24,8 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-from loopsafe._hash import blake2b
 from loopsafe import __version__
+from loopsafe._hash import blake2b
 
 _KEEP_RESULTS = 8
 #: states of a project's last runs (loopsafe.incremental), one per set of files and options

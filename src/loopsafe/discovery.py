@@ -40,8 +40,8 @@ from functools import lru_cache
 from pathlib import PurePath
 from typing import Iterable, Sequence
 
-from loopsafe._hash import blake2b
 from loopsafe import replay
+from loopsafe._hash import blake2b
 from loopsafe.model import ParseError, SourceFile
 
 #: Directory and file names that are never worth analysing. Replaced by ``exclude``,

@@ -414,7 +414,7 @@ def _frames_forked(parsed: dict[str, "_Parsed"], model: ProjectModel, options: O
 
 
 class _Child:
-    """Frames being made in a forked process (see `_frames_forked`)."""
+    """Frames being made in a forked process (`_frames_forked`, `start_frames`)."""
 
     def __init__(self, pid: int, read_end: int, paths: list[str], model: ProjectModel,
                  made_here: Callable[[], dict[str, FrameResult]]) -> None:
@@ -622,8 +622,8 @@ def _incremental(files: Sequence[SourceFile], options: Options, root: str, cache
                                  unstored=unstored)
 
     def store_summaries() -> None:
-        for key, summary in unstored:
-            cache.store_summary(key, summary)
+        for file_key_, summary in unstored:
+            cache.store_summary(file_key_, summary)
 
     model = build_model(parsed, options)
     if focus is not None and (previous is None or previous.paths != tuple(model.module_paths())):

@@ -19,6 +19,7 @@ files (added, removed, no longer parsing) or options differ from the state's sta
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
@@ -146,6 +147,7 @@ def analyse(model: ProjectModel, keys: dict[str, str], previous: State | None,
 _JOURNALED = ("keys", "facts", "frames", "fact_reads", "contributions", "contribution_reads")
 #: a journal with more entries than this share of the state's is folded into a new whole state
 _JOURNAL_MAX_SHARE = 0.125
+_ABSENT = object()
 
 
 @dataclass
@@ -173,16 +175,12 @@ def load_state(cache: Cache, key: str) -> Kept | None:
             for name in removed:
                 entries.pop(name, None)
             entries.update(changed)
-        if "paths" in changes:  # pragma: no cover - a journal is written only for the same paths
-            return None
     return Kept(mark, changes, state)
 
 
 def store_state(cache: Cache, key: str, state: State, kept: Kept | None) -> None:
     """Keep `state` for the next run: as a journal of its changes to `kept` when it has the
     same files and the journal stays small, else whole."""
-    import os
-
     if kept is not None and kept.state.paths == state.paths:
         journal = dict(kept.journal)
         size = 0
@@ -206,6 +204,3 @@ def store_state(cache: Cache, key: str, state: State, kept: Kept | None) -> None
             cache.store_journal(key, (kept.mark, journal))
             return
     cache.store_state(key, (os.urandom(8).hex(), state))
-
-
-_ABSENT = object()

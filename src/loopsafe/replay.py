@@ -33,8 +33,8 @@ import marshal
 import os
 import sys
 
-from loopsafe._hash import blake2b
 from loopsafe import __version__
+from loopsafe._hash import blake2b
 
 #: inputs changed this close before the run started (ns) are checked by content
 _RACY_NS = 2_000_000_000
