@@ -434,3 +434,26 @@ def test_a_journaled_state_is_the_last_pruned(tmp_path: Path, monkeypatch) -> No
         edited = [*files[:-1], dataclasses.replace(files[-1], text=files[-1].text + f"\nX{n} = {n}\n")]
         engine.check_files(edited, Options(), str(project), cache_dir=cache)
         assert kept.exists() and kept.with_suffix(".journal").exists(), n
+
+
+def test_a_new_salt_removes_all_older_salts_but_the_last_used(tmp_path: Path) -> None:
+    # every loopsafe version (and, in a checkout, every edit of it) caches under its own
+    # salt: the entries of older ones are never read again
+    from loopsafe import cache as cache_module
+
+    root = tmp_path / "cache"
+    project = FIXTURES / "projects" / "cycles"
+    files = project_files(project)
+    engine.check_files(files, Options(), str(project), cache_dir=root)
+    [current] = [p for p in root.iterdir() if cache_module._SALT_NAME.fullmatch(p.name)]
+    for n, name in enumerate(["0123456789abcdef", "fedcba9876543210", "00000000000000aa"]):
+        (root / name / "state").mkdir(parents=True)
+        os.utime(root / name / "state", ns=(n * 10**9, (n + 1) * 10**9))
+        os.utime(root / name, ns=(0, 0))
+    current.rename(root / "1111111111111111")  # as if this loopsafe's salt were new
+    os.utime(root / "1111111111111111", ns=(0, 0))
+    os.utime(root / "1111111111111111" / "state", ns=(0, 5 * 10**9))  # the last used
+    engine.check_files(files, Options(), str(project), cache_dir=root)
+    left = sorted(p.name for p in root.iterdir() if cache_module._SALT_NAME.fullmatch(p.name))
+    assert left == sorted(["1111111111111111", current.name])
+    assert (root / "CACHEDIR.TAG").exists() and (root / ".gitignore").exists()  # not salts: kept

@@ -10,7 +10,8 @@ Layout (`.loopsafe_cache/` by default, with a `.gitignore` so it is never commit
     <dir>/<salt>/state/<key>.journal        what the runs since changed in it
 
 `salt` changes whenever loopsafe's own code changes (its version and a hash of its source
-files), so a new release or a local edit never reads stale entries. A file's key is the
+files), so a new release or a local edit never reads stale entries. When a new salt's folder is
+made, those of older salts go, but for the last used one. A file's key is the
 hash of its text and of what its summary depends on (its dotted module name, whether it
 is a package). A run's key is the hash of every file key and of the analysis options.
 Entries are written atomically (temp file + rename); a corrupt or unreadable entry is a
@@ -21,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,8 @@ from loopsafe import __version__
 from loopsafe._hash import blake2b
 
 _KEEP_RESULTS = 8
+#: a salt's directory name (`salt()`)
+_SALT_NAME = re.compile(r"[0-9a-f]{16}")
 #: states of a project's last runs (loopsafe.incremental), one per set of files and options
 _KEEP_STATES = 4
 
@@ -51,6 +55,18 @@ def salt() -> str:
     if _SALT is None:
         _SALT = _code_salt()
     return _SALT
+
+
+def _last_used(directory: Path) -> int:
+    """When a salt's entries were last written (a folder's times move when an entry in it is
+    created or replaced)."""
+    times = []
+    for sub in (directory, directory / "state", directory / "results"):
+        try:
+            times.append(sub.stat().st_mtime_ns)
+        except OSError:
+            pass
+    return max(times, default=0)
 
 
 def file_key(text: str, module: str, is_package: bool) -> str:
@@ -79,6 +95,23 @@ class Cache:
             (self.root / ".gitignore").write_text("# created by loopsafe\n*\n")
             (self.root / "CACHEDIR.TAG").write_text(
                 "Signature: 8a477f597d28d172789f06886806bc55\n# loopsafe cache directory\n")
+        elif not self.base.exists():
+            self._prune_salts()
+
+    def _prune_salts(self) -> None:
+        """A new salt (another loopsafe, or an edited one): entries of older ones would never
+        be read again (a whole project's summaries, each time). Of the others, all but the
+        last used are removed: another installed loopsafe may still be using that one
+        (pre-commit's own environment beside the project's)."""
+        import shutil
+
+        try:
+            others = [p for p in self.root.iterdir()
+                      if _SALT_NAME.fullmatch(p.name) and p.name != self.base.name and p.is_dir()]
+            for stale in sorted(others, key=_last_used, reverse=True)[1:]:
+                shutil.rmtree(stale, ignore_errors=True)
+        except OSError:
+            pass
 
     def _read(self, path: Path) -> Any:
         try:
