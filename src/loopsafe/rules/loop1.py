@@ -197,6 +197,11 @@ class BlockingCallViaHelper(Rule):
     `False` or `True` default, or passes such a literal, rules out the branches its value
     excludes. Any other argument (a variable, `**kwargs`) may take them.
 
+    A helper that keeps what it read (`@lru_cache`, or a `self._loaded` flag it tests
+    first and sets after the query) is reported as well: its first call, and each miss,
+    still runs the query on the event loop, stalling whatever request comes first. Load
+    such data at startup (a lifespan handler), or offload the call.
+
     ## Why is this bad?
     A plain `def` helper runs wherever its caller runs. Called from an `async def`, its
     `db.query(...)` runs on the event loop exactly as if it were written inline, and the
