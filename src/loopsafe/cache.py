@@ -88,6 +88,8 @@ class Cache:
     def __init__(self, directory: str | os.PathLike[str]) -> None:
         self.root = Path(directory)
         self.base = self.root / salt()
+        #: whether this salt's folder was seen (older salts are pruned when it is first made)
+        self._base_seen = False
 
     def _ensure_root(self) -> None:
         if not self.root.exists():
@@ -95,8 +97,9 @@ class Cache:
             (self.root / ".gitignore").write_text("# created by loopsafe\n*\n")
             (self.root / "CACHEDIR.TAG").write_text(
                 "Signature: 8a477f597d28d172789f06886806bc55\n# loopsafe cache directory\n")
-        elif not self.base.exists():
+        elif not self._base_seen and not self.base.exists():
             self._prune_salts()
+        self._base_seen = True
 
     def _prune_salts(self) -> None:
         """A new salt (another loopsafe, or an edited one): entries of older ones would never

@@ -209,7 +209,7 @@ def store_state(cache: Cache, key: str, state: State, kept: Kept | None) -> None
 
 def _shared(reads: dict[tuple[str, str], tuple[frozenset, frozenset]]) -> dict:
     """Equal read-sets made one object, pickled and loaded once: on dispatch 7,887 parts read
-    999 distinct sets of modules, and loading the state went from 14 ms to 9 ms."""
+    999 distinct sets of modules; loading the state alone went from 14 ms to 9 ms."""
     sets: dict = {}
     pairs: dict = {}
     out = {}
