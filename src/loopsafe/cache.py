@@ -150,6 +150,9 @@ class Cache:
     def load_summary(self, key: str) -> Any:
         return self.load_entry("ir", key)
 
+    def has_summary(self, key: str) -> bool:
+        return self._entry_path("ir", key).exists()
+
     def store_summary(self, key: str, value: Any) -> None:
         self.store_entry("ir", key, value)
 

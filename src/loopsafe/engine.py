@@ -321,6 +321,10 @@ def parse_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
         # file of their own, and find in the cache what the others have summarised by then
         start = (os.getpid() * 2654435761) % len(work)  # consecutive pids, distant starts
         work = work[start:] + work[:start]
+    if work and cache is not None:
+        from loopsafe import ahead
+
+        ahead.wait_summaries()  # a helper summarising changed files at start-up may have made these
     for item, summary in zip(work, _summarise_all(work, jobs, cache, unstored)):
         results[item[0].path] = summary
     parsed: dict[str, _Parsed] = {}
@@ -569,6 +573,9 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
     if cache is not None:
         names = module_names(files, root, options.src)
         keys = [(f.path, file_key(f.text, *names[f.path])) for f in files]
+        if replay.recording():
+            replay.note_summaries(os.fspath(cache.root), jobs,
+                                  {os.path.abspath(f.abspath): (f.path, *names[f.path]) for f in files if f.abspath})
         # the options decide the rule selection; the rules themselves are in the cache's salt
         run = run_key(keys, (options, sorted(focus) if focus is not None else None, fixes))
         hit = cache.load_results(run)

@@ -29,10 +29,16 @@ def run() -> None:
     except BrokenPipeError:  # `loopsafe check | head`
         code = 1
     if code is None:
+        if enabled:  # files changed since the last identical run: have them summarised meanwhile
+            from loopsafe import ahead
+
+            ahead.start(replay.stale())
         recorder = replay.start(argv) if enabled else None
         code = _main()
         if recorder is not None:
             recorder.finish(code)
+        if enabled:
+            ahead.wait()  # a run that never needed its summaries leaves no helper behind
     try:
         sys.stdout.flush()
         sys.stderr.flush()

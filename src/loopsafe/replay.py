@@ -16,7 +16,10 @@ A *record* is written after a plain `check` (no stdin, `--fix`, `--diff`, `--add
   the FastAPI pin reader and the baseline report what they read through :func:`note_file`
   and :func:`note_dir`; a directory's times change when an entry is added, removed or
   renamed, so a new file is noticed;
-- what the run wrote to stdout and stderr, in order, and its exit status.
+- what the run wrote to stdout and stderr, in order, and its exit status;
+- for a run that summarised the project's modules: their module names, the cache they were
+  kept in and the number of jobs, so that a run this record cannot answer (files changed)
+  can have the changed files summarised ahead (:mod:`loopsafe.ahead`).
 
 A later run with the same key replays the record when every input still stats the same.
 Timestamps have a granularity, so an input changed shortly before the recorded run
@@ -38,7 +41,7 @@ from loopsafe._hash import blake2b
 
 #: inputs changed this close before the run started (ns) are checked by content
 _RACY_NS = 2_000_000_000
-_FORMAT = 1
+_FORMAT = 2
 _DIR = "replay"
 _KEEP = 16
 #: environment variables that change between otherwise identical runs and not the output
@@ -131,6 +134,8 @@ class Recorder:
         self.inputs: dict[str, tuple] = {}
         self.chunks: list = []
         self.cache_dir: str | None = None
+        #: what `loopsafe.ahead` needs of this run (`note_summaries`), or None
+        self.ahead: tuple | None = None
         self.ok = True
         self._streams = (sys.stdout, sys.stderr)
         sys.stdout = _Tee(sys.stdout, 1, self.chunks)
@@ -193,7 +198,7 @@ class Recorder:
         inputs = self._settled()
         if inputs is None:
             return
-        record = (_FORMAT, inputs, [(fd, text) for fd, text in self.chunks], exit_code)
+        record = (_FORMAT, inputs, [(fd, text) for fd, text in self.chunks], exit_code, self.ahead)
         folder = os.path.join(self.cache_dir, _DIR)
         try:
             os.makedirs(folder, exist_ok=True)
@@ -306,6 +311,13 @@ class Inputs:
             _note(kind, path, sig=sig)
 
 
+def note_summaries(cache_root: str, jobs: int, modules: dict[str, tuple[str, str, bool]]) -> None:
+    """The run summarised the project's modules (absolute path -> (shown path, module name,
+    is a package)), cached in `cache_root`, with `jobs` processes (`loopsafe.ahead`)."""
+    if _RECORDER is not None:
+        _RECORDER.ahead = (cache_root, jobs, modules)
+
+
 def allow(cache_dir: str | os.PathLike[str] | None) -> None:
     """The command line says this run may be replayed, recorded in `cache_dir`."""
     if _RECORDER is not None:
@@ -363,8 +375,19 @@ def _still_valid(inputs) -> bool:
     return True
 
 
+#: the record `replay` found and could not replay: (its inputs, its `Recorder.ahead`)
+_STALE: tuple | None = None
+
+
+def stale() -> tuple | None:
+    """The inputs and the summaries' hints (`note_summaries`) of the last identical run, when
+    `replay` found its record but some input changed since."""
+    return _STALE
+
+
 def replay(argv: list[str]) -> int | None:
     """Print what the last identical run printed and return its exit status, or None."""
+    global _STALE
     if not argv or argv[0] != "check" or "-" in argv:
         return None
     key = run_key(argv)
@@ -380,10 +403,11 @@ def replay(argv: list[str]) -> int | None:
                 record = marshal.loads(f.read())
         except (OSError, EOFError, ValueError, TypeError):
             continue
-        if not (isinstance(record, tuple) and len(record) == 4 and record[0] == _FORMAT):
+        if not (isinstance(record, tuple) and len(record) == 5 and record[0] == _FORMAT):
             continue
-        _format, inputs, chunks, exit_code = record
+        _format, inputs, chunks, exit_code, ahead = record
         if not _still_valid(inputs):
+            _STALE = (inputs, ahead)
             return None
         streams = {1: sys.stdout, 2: sys.stderr}
         for fd, text in chunks:

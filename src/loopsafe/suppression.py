@@ -284,6 +284,12 @@ class FileNoqa:
             self._token_cache.append(tokens)
         return self._token_cache[0]
 
+    def prepare(self) -> None:
+        """Make the comment map a file with directives needs, and keep it in the cache (when
+        there is one): for a run to come (`loopsafe.ahead`)."""
+        if self._has_directive:
+            self._tokens  # noqa: B018 - made and stored on first use
+
     def comment_line(self, line: int) -> int:
         """The physical line whose comment governs findings reported on *line*."""
         if self._tokens is None:
