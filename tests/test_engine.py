@@ -290,3 +290,17 @@ def test_a_dependency_is_labelled_with_the_first_route_in_order_that_asks_for_it
     model: ProjectModel = engine.build_model(parsed, Options())
     routes = model.fact("dependency_routes")
     assert routes == {("app/deps.py", "middle"): "GET /a", ("app/deps.py", "shared"): "GET /a"}
+
+
+def test_a_process_that_ends_after_its_run_keeps_only_the_last_runs_model(tmp_path, monkeypatch) -> None:
+    """The command line leaves a run's model to the operating system (`engine.RETAINED`); a
+    `--fix` loop runs the analysis several times and keeps the last one only."""
+    from loopsafe import engine
+    from loopsafe.model import Options, SourceFile
+
+    monkeypatch.setattr(engine, "RETAINED", [])
+    files = [SourceFile("a.py", "async def f(db):\n    return db.query(X).all()\n", str(tmp_path / "a.py"))]
+    for cache_dir in (tmp_path / "cache", tmp_path / "cache", None):
+        engine.check_files(files, Options(), str(tmp_path), cache_dir=cache_dir)
+    [kept] = engine.RETAINED
+    assert any(type(part).__name__ == "ProjectModel" for part in kept)

@@ -31,6 +31,10 @@ if TYPE_CHECKING:  # pragma: no cover - imported where used: a warm run needs ne
 _SNIPPET_MAX = 60
 #: below this many files to parse, a process pool costs more than it saves
 _POOL_MIN_FILES = 24
+#: where the last run's model and states are kept instead of being freed, when the process
+#: is to end after the run (`loopsafe.launch` sets a list): freeing them object by object
+#: took 4 ms of the 0.26 s run after a one-file edit of a 700-file project
+RETAINED: list | None = None
 
 
 def selected_codes(options: Options) -> set[str]:
@@ -588,6 +592,8 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
             parsed, errors = parse_files(files, options, root, jobs=jobs)
             model = build_model(parsed, options)
             findings = run_rules(parsed, model, options, focus=focus, fixes=fixes, jobs=jobs)
+            if RETAINED is not None:
+                RETAINED[:] = [(parsed, model)]
     if focus is not None:
         errors = [e for e in errors if e.path in focus]
     if cache is not None and run is not None:
@@ -654,6 +660,8 @@ def _incremental(files: Sequence[SourceFile], options: Options, root: str, cache
             store_summaries()
     incremental.store_state(cache, key, state, kept if previous is not None else None)
     frames = state.frames.values() if focus is None else [state.frames[p] for p in state.paths if p in focus]
+    if RETAINED is not None:  # the last run's only: a `--fix` loop runs several
+        RETAINED[:] = [(parsed, model, kept, state)]
     return merge_frames(frames), errors
 
 

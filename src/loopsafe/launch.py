@@ -33,6 +33,10 @@ def run() -> None:
             from loopsafe import ahead
 
             ahead.start(replay.stale())
+        if argv[:1] == ["check"]:
+            from loopsafe import engine
+
+            engine.RETAINED = []  # a run's model is left to the operating system, as all the rest
         recorder = replay.start(argv) if enabled else None
         code = _main()
         if recorder is not None:
