@@ -21,5 +21,6 @@ def test_benchmark_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     report = out.read_text()
     for row in ("loopsafe cold", "loopsafe warm (nothing changed)", "loopsafe one file changed",
+                "loopsafe one file changed: the most imported module", "the most imported module changed / cold",
                 "libcst.parse_module, one process", "cold / single-process LibCST parse", "Machine:"):
         assert row in report
