@@ -122,10 +122,10 @@ def summarise_changed(inputs: list, hints: tuple, then: Callable[[], None] | Non
     texts = []
     done = []
     if changed:
+        # what summarising needs, and no more: the run's own process is importing the rest
         from loopsafe.cache import Cache, file_key
-        from loopsafe.discovery import DecodeError, decode_source
-        from loopsafe.engine import summarise
-        from loopsafe.model import SourceFile
+        from loopsafe.decoding import DecodeError, decode_source
+        from loopsafe.extract import summarise
 
         cache = Cache(cache_root)
         for path in changed:
@@ -138,7 +138,7 @@ def summarise_changed(inputs: list, hints: tuple, then: Callable[[], None] | Non
             texts.append(text)
             key = file_key(text, module, is_package)
             if not cache.has_summary(key):
-                cache.store_summary(key, summarise(SourceFile(shown, text, path), module, is_package))
+                cache.store_summary(key, summarise(text, shown, module, is_package))
                 done.append(path)
     if then is not None:
         then()

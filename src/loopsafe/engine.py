@@ -16,7 +16,6 @@ import functools
 import gc
 import os
 import re
-import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
@@ -130,76 +129,11 @@ def _parse(source: SourceFile, name: str, is_package: bool) -> _Parsed | ParseEr
 
 
 def summarise(source: SourceFile, name: str, is_package: bool) -> ir.ModuleIR | ParseError:
-    """Parse one file and summarise it; never raises for any input."""
-    import ast
+    """Parse one file and summarise it (`loopsafe.extract.summarise`); never raises for any input."""
+    from loopsafe import extract
 
-    from loopsafe import extract as ex
+    return extract.summarise(source.text, source.path, name, is_package)
 
-    text = source.text[1:] if source.text.startswith("\ufeff") else source.text
-    rewritten = False
-    try:
-        tree = ast.parse(text)
-    except SyntaxError as err:
-        if "nested" in (err.msg or "") or "recursion" in (err.msg or ""):
-            return ParseError(source.path, 1, 1, "too deeply nested to analyse")
-        older = _older_syntax(text)
-        if older is None:
-            return _syntax_error(source, err)
-        tree, text = older
-        rewritten = True
-    except RecursionError:
-        return ParseError(source.path, 1, 1, "too deeply nested to analyse")
-    except (ValueError, MemoryError) as err:  # null bytes; a file too big for memory
-        return ParseError(source.path, 1, 1, f"could not parse: {err}")
-    try:
-        summary = ex.extract(tree, text, source.path, name, is_package)
-        return summary._replace(newer_syntax=True) if rewritten else summary
-    except (ex.TooDeep, RecursionError):
-        return ParseError(source.path, 1, 1, "too deeply nested to analyse")
-
-
-def _older_syntax(text: str) -> tuple[object, str] | None:
-    """A file in a newer Python's syntax, rewritten line for line into this one's (see
-    `loopsafe.newer_syntax`), and its tree; None when that does not make it parse."""
-    if not _libcst_can_read(text):
-        return None
-    import ast
-
-    from loopsafe import newer_syntax
-
-    try:
-        older = newer_syntax.rewrite(text)
-        return (ast.parse(older), older) if older is not None else None
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return None
-
-
-def _syntax_error(source: SourceFile, err: SyntaxError) -> ParseError:
-    message = f"SyntaxError: {err.msg}"
-    if _newer_syntax(source.text):
-        # LibCST reads the grammar of newer Pythons: say what would help, not just "invalid syntax"
-        message += (" (valid in a newer Python: run loopsafe with the Python the project targets;"
-                    f" this is {sys.version_info[0]}.{sys.version_info[1]})")
-    return ParseError(source.path, err.lineno or 1, err.offset or 1, message)
-
-
-def _libcst_can_read(text: str) -> bool:
-    # LibCST's native parser has run for minutes on pathological lines; a 310 KB module of
-    # ordinary code takes it 1.8 s
-    return len(text) <= 1_000_000 and not any(len(line) > 5_000 for line in text.splitlines())
-
-
-def _newer_syntax(text: str) -> bool:
-    """Whether LibCST's parser accepts what this Python refuses (its grammar may be newer)."""
-    if not _libcst_can_read(text):
-        return False
-    try:
-        import libcst as cst
-
-        cst.parse_module(text)
-    except Exception:  # noqa: BLE001 - any failure means it is not valid newer syntax
-        return False
-    return True
 
 
 @contextlib.contextmanager

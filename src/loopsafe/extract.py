@@ -14,10 +14,13 @@ from __future__ import annotations
 
 import ast
 import re
-from dataclasses import dataclass, field
-from typing import Iterator
+import sys
+from typing import TYPE_CHECKING, Iterator
 
 from loopsafe import ir
+
+if TYPE_CHECKING:  # pragma: no cover
+    from loopsafe.model import ParseError
 
 #: deeper trees are reported as "too deeply nested" rather than risking the stack
 MAX_DEPTH = 1000
@@ -27,42 +30,127 @@ class TooDeep(Exception):
     """The tree nests deeper than MAX_DEPTH."""
 
 
-@dataclass
+def summarise(source: str, path: str, name: str, is_package: bool) -> ir.ModuleIR | ParseError:
+    """Parse a file's text and summarise it (`path` as shown, `name` its dotted module name);
+    a `ParseError` when it cannot be. Never raises for any input."""
+    from loopsafe.model import ParseError  # only for failures: a helper summarising ahead does without
+
+    text = source[1:] if source.startswith("\ufeff") else source
+    rewritten = False
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as err:
+        if "nested" in (err.msg or "") or "recursion" in (err.msg or ""):
+            return ParseError(path, 1, 1, "too deeply nested to analyse")
+        older = _older_syntax(text)
+        if older is None:
+            return _syntax_error(source, path, err)
+        tree, text = older
+        rewritten = True
+    except RecursionError:
+        return ParseError(path, 1, 1, "too deeply nested to analyse")
+    except (ValueError, MemoryError) as err:  # null bytes; a file too big for memory
+        return ParseError(path, 1, 1, f"could not parse: {err}")
+    try:
+        summary = extract(tree, text, path, name, is_package)
+        return summary._replace(newer_syntax=True) if rewritten else summary
+    except (TooDeep, RecursionError):
+        return ParseError(path, 1, 1, "too deeply nested to analyse")
+
+
+def _older_syntax(text: str) -> tuple[object, str] | None:
+    """A file in a newer Python's syntax, rewritten line for line into this one's (see
+    `loopsafe.newer_syntax`), and its tree; None when that does not make it parse."""
+    if not _libcst_can_read(text):
+        return None
+    from loopsafe import newer_syntax
+
+    try:
+        older = newer_syntax.rewrite(text)
+        return (ast.parse(older), older) if older is not None else None
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+
+
+def _syntax_error(text: str, path: str, err: SyntaxError) -> ParseError:
+    from loopsafe.model import ParseError
+
+    message = f"SyntaxError: {err.msg}"
+    if _newer_syntax(text):
+        # LibCST reads the grammar of newer Pythons: say what would help, not just "invalid syntax"
+        message += (" (valid in a newer Python: run loopsafe with the Python the project targets;"
+                    f" this is {sys.version_info[0]}.{sys.version_info[1]})")
+    return ParseError(path, err.lineno or 1, err.offset or 1, message)
+
+
+def _libcst_can_read(text: str) -> bool:
+    # LibCST's native parser has run for minutes on pathological lines; a 310 KB module of
+    # ordinary code takes it 1.8 s
+    return len(text) <= 1_000_000 and not any(len(line) > 5_000 for line in text.splitlines())
+
+
+def _newer_syntax(text: str) -> bool:
+    """Whether LibCST's parser accepts what this Python refuses (its grammar may be newer)."""
+    if not _libcst_can_read(text):
+        return False
+    try:
+        import libcst as cst
+
+        cst.parse_module(text)
+    except Exception:  # noqa: BLE001 - any failure means it is not valid newer syntax
+        return False
+    return True
+
+
 class _Func:
-    qualname: str
-    name: str
-    is_async: bool
-    is_lambda: bool
-    decorators: tuple
-    params: tuple
-    class_name: str
-    method_type: str
-    parent: str
-    def_site: int
-    assigns: list = field(default_factory=list)
-    sites: list = field(default_factory=list)
-    returns: list = field(default_factory=list)
-    yields: list = field(default_factory=list)
-    has_await: bool = False
-    is_generator: bool = False
-    globals_: list = field(default_factory=list)
-    counter: int = 0
-    opaque: list = field(default_factory=list)
-    async_with: list = field(default_factory=list)
-    cleanup: list = field(default_factory=list)
-    attr_reads: list = field(default_factory=list)
-    bind_conds: list = field(default_factory=list)
+    """A function being summarised (made into an `ir.FuncIR` at its end). Plain classes, not
+    dataclasses: a helper summarising at start-up (`loopsafe.ahead`) imports this module
+    without paying for `dataclasses`."""
+
+    __slots__ = ("qualname", "name", "is_async", "is_lambda", "decorators", "params", "class_name", "method_type",
+                 "parent", "def_site", "assigns", "sites", "returns", "yields", "has_await", "is_generator",
+                 "globals_", "counter", "opaque", "async_with", "cleanup", "attr_reads", "bind_conds")
+
+    def __init__(self, qualname: str, name: str, is_async: bool, is_lambda: bool, decorators: tuple, params: tuple,
+                 class_name: str, method_type: str, parent: str, def_site: int) -> None:
+        self.qualname = qualname
+        self.name = name
+        self.is_async = is_async
+        self.is_lambda = is_lambda
+        self.decorators = decorators
+        self.params = params
+        self.class_name = class_name
+        self.method_type = method_type
+        self.parent = parent
+        self.def_site = def_site
+        self.assigns: list = []
+        self.sites: list = []
+        self.returns: list = []
+        self.yields: list = []
+        self.has_await = False
+        self.is_generator = False
+        self.globals_: list = []
+        self.counter = 0
+        self.opaque: list = []
+        self.async_with: list = []
+        self.cleanup: list = []
+        self.attr_reads: list = []
+        self.bind_conds: list = []
 
 
-@dataclass
 class _Class:
-    qualname: str
-    name: str
-    bases: tuple
-    decorators: tuple
-    parent: str
-    methods: list = field(default_factory=list)
-    attrs: list = field(default_factory=list)
+    """A class being summarised (see `_Func`)."""
+
+    __slots__ = ("qualname", "name", "bases", "decorators", "parent", "methods", "attrs")
+
+    def __init__(self, qualname: str, name: str, bases: tuple, decorators: tuple, parent: str) -> None:
+        self.qualname = qualname
+        self.name = name
+        self.bases = bases
+        self.decorators = decorators
+        self.parent = parent
+        self.methods: list = []
+        self.attrs: list = []
 
 
 def resolve_relative(module: str, is_package: bool, level: int, name: str | None) -> str:
