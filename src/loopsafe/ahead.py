@@ -55,6 +55,11 @@ def start(stale: tuple | None) -> None:
     if pid == 0:  # pragma: no cover - the helper (coverage does not follow forks)
         try:
             os.close(ready)
+            # holding the run's standard streams would keep a reader of its output waiting
+            # for their end after the run is over, if it ever ended before the helper
+            null = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(null, fd)
             summarise_changed(inputs, hints, then=lambda: os.close(done))
         finally:
             os._exit(0)
