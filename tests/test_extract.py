@@ -167,3 +167,24 @@ def test_a_name_defined_twice_keeps_both_functions_apart() -> None:
     assert owner == {"first": "root", "second": "root@5", "third": "root@5.<locals>.inner"}
     assert [ir.redefined(q) for q in ("root@5", "root@5.<locals>.inner", "C.x@16")] == \
         ["root", "root.<locals>.inner", "C.x"]
+
+
+def test_how_deep_a_file_may_nest_does_not_depend_on_the_callers_stack() -> None:
+    """The command line summarises from deep inside click, a pool worker and the start-up
+    helper (loopsafe.ahead) from near the bottom of their stacks: the same text must give
+    the same summary, or "too deeply nested", in all of them."""
+    from loopsafe import extract
+
+    def summarised(terms: int, depth: int = 0) -> bool:
+        if depth:
+            return summarised(terms, depth - 1)
+        text = "x = " + "+".join(["a"] * terms) + "\n"
+        return isinstance(extract.summarise(text, "deep.py", "deep", False), ir.ModuleIR)
+
+    low, high = 10, 20_000  # the deepest sum that summarises, near the top of the stack
+    assert summarised(low) and not summarised(high)
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if summarised(middle) else (low, middle)
+    assert summarised(low, depth=300)
+    assert not summarised(high, depth=300)

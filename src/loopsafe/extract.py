@@ -30,9 +30,31 @@ class TooDeep(Exception):
     """The tree nests deeper than MAX_DEPTH."""
 
 
+#: the stack a summary may use, counted from where it starts: how deep a file may nest must
+#: not depend on how deep its caller is (the command line, a pool worker, the start-up
+#: helper of `loopsafe.ahead`), or the same text would summarise in one and not the other
+_STACK_BUDGET = 1000
+
+
 def summarise(source: str, path: str, name: str, is_package: bool) -> ir.ModuleIR | ParseError:
     """Parse a file's text and summarise it (`path` as shown, `name` its dotted module name);
     a `ParseError` when it cannot be. Never raises for any input."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(_stack_depth() + _STACK_BUDGET)
+    try:
+        return _summarise(source, path, name, is_package)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _stack_depth() -> int:
+    frame, depth = sys._getframe(), 0
+    while frame is not None:
+        frame, depth = frame.f_back, depth + 1
+    return depth
+
+
+def _summarise(source: str, path: str, name: str, is_package: bool) -> ir.ModuleIR | ParseError:
     from loopsafe.model import ParseError  # only for failures: a helper summarising ahead does without
 
     text = source[1:] if source.startswith("\ufeff") else source
