@@ -304,3 +304,21 @@ def test_a_process_that_ends_after_its_run_keeps_only_the_last_runs_model(tmp_pa
         engine.check_files(files, Options(), str(tmp_path), cache_dir=cache_dir)
     [kept] = engine.RETAINED
     assert any(type(part).__name__ == "ProjectModel" for part in kept)
+    del kept
+    # and the last run's goes before the next one makes its own: never two models alive
+    import gc
+
+    from loopsafe.semantic import ProjectModel
+
+    built = engine.build_model
+    alive: list[int] = []
+
+    def counting(*args, **kwargs):
+        model = built(*args, **kwargs)
+        gc.collect()
+        alive.append(sum(1 for o in gc.get_objects() if type(o) is ProjectModel))
+        return model
+
+    monkeypatch.setattr(engine, "build_model", counting)
+    engine.check_files(files, Options(), str(tmp_path), cache_dir=None)
+    assert alive == [1]

@@ -503,6 +503,8 @@ def check_files(files: Sequence[SourceFile], options: Options, root: str = ".", 
     `fixes`, findings carry no automatic fix (the flake8 plugin has no use for them).
     """
     focus = set(focus) if focus is not None else None
+    if RETAINED:
+        RETAINED.clear()  # the last run's model goes before this one's is made (a `--fix` loop)
     jobs = max(1, jobs if jobs is not None else (os.cpu_count() or 1))
     cache = Cache(cache_dir) if cache_dir is not None else None
     run = None
@@ -594,7 +596,7 @@ def _incremental(files: Sequence[SourceFile], options: Options, root: str, cache
             store_summaries()
     incremental.store_state(cache, key, state, kept if previous is not None else None)
     frames = state.frames.values() if focus is None else [state.frames[p] for p in state.paths if p in focus]
-    if RETAINED is not None:  # the last run's only: a `--fix` loop runs several
+    if RETAINED is not None:
         RETAINED[:] = [(parsed, model, kept, state)]
     return merge_frames(frames), errors
 
