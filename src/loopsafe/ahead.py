@@ -11,13 +11,15 @@ directives) in the cache. `loopsafe.engine.parse_files` waits for the helper bef
 summarises anything itself, and finds them there.
 
 A summary depends on nothing but the file's text, its module name, whether it is a package
-and loopsafe's own code, and its cache key is made of all four: one made ahead is the one
-this process would make. A guess that no longer holds (the file changed again, a module
-was renamed) leaves an entry nothing reads.
+and loopsafe's own code (not on the caller's stack: `extract.summarise`), and its cache key
+is made of all four: one made ahead is the one this process would make. A guess that no
+longer holds (the file changed again, a module was renamed) leaves an entry nothing reads.
 
 Only with a fork, a last run that used more than one job, and at most `_MAX_FILES` changed
-files: a checkout that changed many is summarised by the process pool, as in a cold run.
-The helper never writes to the standard streams and its exit status is not looked at.
+files: more are left to the run (to its process pool from `engine._POOL_MIN_FILES` files).
+The helper lets go of the standard streams and its exit status is not looked at. A run
+that ends without having needed the summaries (its results were cached) still waits for
+the helper, so that none outlives it.
 """
 from __future__ import annotations
 
@@ -96,7 +98,12 @@ def wait() -> None:
 
 def _forget() -> None:
     global _PID, _READY
-    _PID = _READY = None  # a process forked from this one has no helper of its own
+    if _READY is not None:  # a process forked from this one has no helper of its own
+        try:
+            os.close(_READY)
+        except OSError:
+            pass
+    _PID = _READY = None
 
 
 if hasattr(os, "register_at_fork"):
