@@ -257,7 +257,7 @@ def most_imported(corpus: Path, files: list[Path]) -> tuple[Path, int] | None:
     for path in files:
         try:
             tree = ast.parse(path.read_bytes())
-        except (SyntaxError, ValueError):
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         package = list(path.relative_to(corpus).parent.parts)
         for node in ast.walk(tree):
