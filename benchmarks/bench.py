@@ -356,8 +356,9 @@ def report(name: str, corpus: Path, timings: list[Timing], scale: list[tuple[int
             f"| warm with replay off / cold | {by['loopsafe warm, replay off (cached results)'].median / cold.median:.3f}"
             " | (none: the warm path a replay cannot serve) |",
             f"| one file changed / cold | {changed.median / cold.median:.3f} | at most 0.15 |",
-            *(f"| the most imported module changed / cold | {t.median / cold.median:.3f} | (none: the worst case of "
-              "re-analysis, shown for what it is) |" for t in timings if t.name.startswith("loopsafe one file changed: ")),
+            *(f"| the most imported module changed / cold | {t.median / cold.median:.3f} | (none: the worst "
+              "case of re-analysis, shown for what it is) |"
+              for t in timings if t.name.startswith("loopsafe one file changed: ")),
             f"| peak memory (cold) | {cold.peak_mib:.0f} MiB | at most 500 MiB |"]
     plugin = by.get("flake8 with the loopsafe plugin alone (cold)")
     core = by.get("flake8 core checks alone (pycodestyle + pyflakes)")

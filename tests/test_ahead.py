@@ -113,8 +113,8 @@ def test_an_edited_run_with_a_helper_reports_what_a_full_run_does(project: Path)
     assert not list((project / ".loopsafe_cache").rglob(".tmp-*"))
 
 
-def test_summarising_waits_for_the_helper_only_when_there_is_something_to_summarise(tmp_path: Path,
-                                                                                  monkeypatch) -> None:
+def test_summarising_waits_for_the_helper_only_when_there_is_something_to_summarise(
+        tmp_path: Path, monkeypatch) -> None:
     waits = []
     monkeypatch.setattr(ahead, "wait_summaries", lambda: waits.append(1))
     files = [SourceFile("a.py", "x = 1\n", str(tmp_path / "a.py"))]

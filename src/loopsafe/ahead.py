@@ -26,7 +26,7 @@ from __future__ import annotations
 import os
 from typing import Callable
 
-#: more changed files than this are left to the process pool
+#: more changed files than this are left to the run itself
 _MAX_FILES = 8
 
 #: the helper's process id while it may be running, and the pipe it closes once the

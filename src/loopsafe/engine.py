@@ -135,7 +135,6 @@ def summarise(source: SourceFile, name: str, is_package: bool) -> ir.ModuleIR | 
     return extract.summarise(source.text, source.path, name, is_package)
 
 
-
 @contextlib.contextmanager
 def _no_cyclic_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector.

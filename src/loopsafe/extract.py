@@ -188,7 +188,6 @@ def resolve_relative(module: str, is_package: bool, level: int, name: str | None
     return ".".join(parts)
 
 
-
 # Fields that never hold code: operator and context singletons, comments, names as strings.
 _SKIP_FIELDS = frozenset({"ctx", "op", "ops", "type_comment", "kind", "is_async", "level", "name", "names",
                           "id", "attr", "arg", "asname", "module", "conversion", "simple", "tag"})
